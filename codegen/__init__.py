@@ -1,0 +1,15 @@
+"""keras2torch: port Keras models to readable, standalone PyTorch source code."""
+
+__version__ = "0.1.0"
+
+from .api import ConversionResult, convert  # noqa: E402
+from .errors import ConversionError, InputError, UnsupportedError  # noqa: E402
+
+__all__ = [
+    "ConversionError",
+    "ConversionResult",
+    "InputError",
+    "UnsupportedError",
+    "__version__",
+    "convert",
+]

@@ -1,0 +1,1 @@
+"""Converters, one module per Keras layer family; each registers itself on import."""
