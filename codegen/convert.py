@@ -192,7 +192,7 @@ class ClassBuilder:
         self.called_layers: set[int] = set()
         name = class_name or to_class_name(graph.name)
         self.model = ClassModel(
-            name=session.class_names.name(name, fallback="Model") if class_name else _unique_class(session, name),
+            name=_unique_class(session, name),
             keras_name=graph.name,
             keras_class=graph.class_name,
             docstring="",
@@ -343,12 +343,20 @@ class ClassBuilder:
 
 
 def _unique_class(session: Session, name: str) -> str:
-    return session.class_names.name(name, fallback="Model") if name in session.class_names.taken else _take(session, name)
+    """``name`` itself (CamelCase is kept), with a numeric suffix if already taken."""
+    import builtins
+    import keyword
 
-
-def _take(session: Session, name: str) -> str:
-    session.class_names.reserve(name)
-    return name
+    candidate, counter = name, 1
+    while (
+        candidate in session.class_names.taken
+        or keyword.iskeyword(candidate)
+        or hasattr(builtins, candidate)
+    ):
+        candidate = f"{name}{counter}"
+        counter += 1
+    session.class_names.reserve(candidate)
+    return candidate
 
 
 def shape_text(shape) -> str:

@@ -73,7 +73,7 @@ def local_namespace() -> Namespace:
     return Namespace(FILE_NAMES)
 
 
-def comment_text(value: object) -> str:
+def comment_text(value: object, max_length: int | None = 120) -> str:
     """Text safe inside a ``#`` comment or a docstring: one line, no quotes breaking out."""
     out = []
     for ch in str(value):
@@ -82,4 +82,6 @@ def comment_text(value: object) -> str:
         else:
             out.append(ch.encode("unicode_escape").decode("ascii") if ch != '"' else "'")
     text = "".join(out)
-    return text if len(text) <= 120 else text[:117] + "..."
+    if max_length is None or len(text) <= max_length:
+        return text
+    return text[: max_length - 3] + "..."

@@ -11,6 +11,7 @@ import numpy as np
 
 from .errors import InputError
 from .graph import Call, Graph, Layer, Tensor, TensorRef
+from .keras_import import import_keras
 
 
 def load_keras_file(path: str | os.PathLike) -> Any:
@@ -29,7 +30,7 @@ def load_keras_file(path: str | os.PathLike) -> Any:
         raise InputError(
             f"{path}: not a Keras model file (expected a .keras zip archive or an HDF5 .h5 file)"
         )
-    import keras
+    keras = import_keras()
 
     # Keras only loads the .keras format from a file named .keras, and .h5 from .h5/.hdf5.
     suffix = ".keras" if head.startswith(b"PK") else ".h5"
@@ -71,7 +72,7 @@ def _is_weights_only_h5(path: Path) -> bool:
 
 def read_model(model: Any) -> Graph:
     """Turn a built Keras Sequential or Functional model into a :class:`Graph`."""
-    import keras
+    keras = import_keras()
 
     functional = getattr(model, "_functional", None) or model
     if not isinstance(functional, keras.Model) or not hasattr(functional, "outputs"):
@@ -91,7 +92,7 @@ class _GraphReader:
         self.layers: dict[int, Layer] = {}
 
     def read(self) -> Graph:
-        import keras
+        keras = import_keras()
 
         order = {id(op): i for i, op in enumerate(self.functional.operations)}
         # Collect every node reachable from the outputs.

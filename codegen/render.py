@@ -65,8 +65,8 @@ def render_source(
     body_ctx = dict(
         title=comment_text(f"PyTorch port of the Keras model {top.keras_name!r}."),
         version=version,
-        source=comment_text(source),
-        command=comment_text(command),
+        source=comment_text(source, max_length=None),
+        command=comment_text(command, max_length=None),
         layout_note=layout_note,
         helpers=helpers,
         classes=classes,

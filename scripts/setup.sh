@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create .venv and install everything keras2torch needs, in the order that keeps pip from
+# pulling a multi-GB CUDA build of torch: the CPU torch first, then TensorFlow, then us.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.keras2torch-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q torch==2.13.0
+    .venv/bin/python -m pip install -q tensorflow-cpu==2.21.0
+    .venv/bin/python -m pip install -q -e ".[test]"
+    touch "$stamp"
+fi

@@ -1,0 +1,34 @@
+"""Unsupported layers: one error naming every blocking layer, nothing written."""
+
+import keras
+import pytest
+from keras import layers
+
+import codegen
+from codegen.errors import UnsupportedError
+
+
+def test_every_unsupported_layer_listed(tmp_path):
+    inputs = keras.Input((4,))
+    x = layers.Dense(3, name="fine")(inputs)
+    x = layers.Lambda(lambda t: t * 2, name="first_lambda")(x)
+    x = layers.Lambda(lambda t: t + 1, name="second_lambda")(x)
+    model = keras.Model(inputs, x)
+    out = tmp_path / "out"
+    with pytest.raises(UnsupportedError) as info:
+        codegen.convert(model, out)
+    message = str(info.value)
+    assert "'first_lambda' (Lambda)" in message and "'second_lambda' (Lambda)" in message
+    assert "fine" not in message
+    assert len(info.value.problems) == 2
+    assert not out.exists()
+
+
+def test_unsupported_option_is_named(tmp_path):
+    # An option no converter knows must be reported, never silently ignored.
+    model = keras.Sequential([keras.Input((8,)), layers.Dense(4)])
+    layer = model.layers[0]
+    layer.get_config = lambda: {**type(layer).get_config(layer), "mystery_option": 3}
+    with pytest.raises(UnsupportedError) as info:
+        codegen.convert(model, tmp_path / "out")
+    assert "mystery_option=3" in str(info.value)
