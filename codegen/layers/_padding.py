@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 
-def same_pad(size: int | None, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int] | None:
+def same_pad(
+    size: int | None, kernel: int, stride: int, dilation: int = 1
+) -> tuple[int, int] | None:
     """(before, after) padding of TF 'same'; extra goes after. None if it depends on ``size``."""
     effective = (kernel - 1) * dilation + 1
     if stride == 1:
