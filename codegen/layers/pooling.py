@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..convert import CallContext, Unsupported
 from ..layout import Layout, keras_order, native_layout
-from ..registry import SPATIAL, register
+from ..registry import AGNOSTIC, SPATIAL, register
 from ._padding import as_tuple, compact, same_pad, torch_pad_arg
 
 
@@ -22,8 +22,12 @@ def _args(kernel, strides, padding=0, extra="") -> str:
 
 
 @register(
-    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D",
-    "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "MaxPooling3D",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "AveragePooling3D",
     layout=SPATIAL,
 )
 def pooling(call, ctx: CallContext) -> None:
@@ -35,9 +39,7 @@ def pooling(call, ctx: CallContext) -> None:
     layout = native_layout(n + 2, data_format)
     kernel = as_tuple(cfg["pool_size"], n)
     strides = as_tuple(cfg.get("strides") or kernel, n)
-    padding = cfg.get("padding", "valid")
-    in_shape = ctx.input_shape()
-    sizes = [in_shape[layout.perm[2 + i]] for i in range(n)]
+    padding = str(cfg.get("padding", "valid")).lower()
     x = ctx.input(0, layout)
     kind = "Max" if is_max else "Avg"
     if padding == "valid":
@@ -46,9 +48,16 @@ def pooling(call, ctx: CallContext) -> None:
         return
     if padding != "same":
         raise Unsupported(f"padding={padding!r}")
-    pads = [same_pad(size, k, s) for size, k, s in zip(sizes, kernel, strides)]
+
+    def same_pads(shape):
+        sizes = [shape[layout.perm[2 + i]] for i in range(n)]
+        return [same_pad(size, k, s) for size, k, s in zip(sizes, kernel, strides)]
+
+    pads = same_pads(ctx.input_shape())
     symmetric = all(p is not None and p[0] == p[1] for p in pads)
-    if symmetric:
+    # A layer called on inputs that pad differently shares one module without padding.
+    shared = all(same_pads(c.inputs[0].shape) == pads for c in call.layer.calls)
+    if symmetric and shared:
         # torch pads max pooling with -inf and, with count_include_pad=False, leaves the
         # padding out of averages: TensorFlow's 'same' semantics when padding is symmetric.
         padding_arg = compact(tuple(p[0] for p in pads))
@@ -70,15 +79,25 @@ def pooling(call, ctx: CallContext) -> None:
         ctx.output(f"avg_pool_same({x}, {kernel}, {strides}, {pad_arg})", layout)
 
 
+# Global pooling reduces over axes wherever they are: it follows its input's layout.
 @register(
-    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
-    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
-    layout=SPATIAL,
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "GlobalMaxPooling3D",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalAveragePooling3D",
+    layout=AGNOSTIC,
 )
 def global_pooling(call, ctx: CallContext) -> None:
     name = call.layer.class_name
     n = _spatial_rank(name)
     cfg = ctx.config
+    masked = ctx.n_inputs > 1
+    if masked and (
+        name != "GlobalAveragePooling1D" or ctx.n_inputs != 2 or len(ctx.input_shape(1)) != 2
+    ):
+        raise Unsupported("a mask argument")
     data_format = cfg.get("data_format") or "channels_last"
     keepdims = bool(cfg.get("keepdims", False))
     layout = ctx.input_layout()
@@ -93,6 +112,10 @@ def global_pooling(call, ctx: CallContext) -> None:
     keep = ", keepdim=True" if keepdims else ""
     if name.startswith("GlobalMax"):
         expr = f"{x}.amax(dim={dim!r}{keep})"
+    elif masked:
+        # Keras averages the unmasked steps only.
+        mask = f"{ctx.input(1, keras_order(2))}.unsqueeze({layout.torch_axis(channel)})"
+        expr = f"{ctx.helper('masked_mean')}({x}, {mask}, dim={dim!r}{keep})"
     else:
         expr = f"{x}.mean(dim={dim!r}{keep})"
     if keepdims:
