@@ -1,25 +1,34 @@
-"""Dense, Identity and the regularization layers (dropout, noise)."""
+"""Dense, Identity and the regularization layers (dropout, noise).
+
+The regularization layers are the identity at inference, as in Keras; their training
+behaviour is written with ``self.training`` so that ``model.train()`` switches it on.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from .. import weights as W
 from ..convert import CallContext, Unsupported
-from ..layout import keras_order
+from ..layout import Layout, keras_order
 from ..registry import AGNOSTIC, register
 from .activations import with_activation
 
 
-def _lora_merged_kernel(ctx: CallContext) -> np.ndarray:
-    """Keras LoRA keeps ``kernel + a @ b * alpha / rank`` as the effective kernel."""
+def _merged_kernel(ctx: CallContext) -> tuple[np.ndarray, str]:
+    """The Keras kernel with any LoRA update merged in, as Keras's ``layer.kernel`` computes it:
+    ``kernel + (lora_alpha / lora_rank) * lora_kernel_a @ lora_kernel_b``."""
     kernel = ctx.keras_weight("kernel")
     rank = ctx.config.get("lora_rank")
     alpha = ctx.config.get("lora_alpha")
-    if rank:
-        a, b = ctx.keras_weight("lora_kernel_a"), ctx.keras_weight("lora_kernel_b")
-        kernel = kernel + (a @ b) * ((alpha or rank) / rank)
-    return kernel
+    if not rank:
+        return kernel, ""
+    alpha = rank if alpha is None else alpha
+    a = ctx.keras_weight("lora_kernel_a").astype(np.float32)
+    b = ctx.keras_weight("lora_kernel_b").astype(np.float32)
+    return kernel.astype(np.float32) + np.float32(alpha / rank) * np.matmul(a, b), "lora_merge+"
 
 
 @register("Dense", layout=AGNOSTIC)
@@ -27,34 +36,45 @@ def dense(call, ctx: CallContext) -> None:
     cfg = ctx.config
     units = int(cfg["units"])
     use_bias = bool(cfg.get("use_bias", True))
-    if cfg.get("quantization_config"):
+    quantized = cfg.get("quantization_config") or any("scale" in k for k in ctx.layer.weights)
+    if quantized or ctx.keras_weight("kernel").dtype.kind != "f":
         raise Unsupported("quantized Dense layers")
-    kernel = _lora_merged_kernel(ctx)
+    kernel, merged = _merged_kernel(ctx)
     layout = ctx.input_layout()
     rank = layout.rank
     channel_axis = layout.torch_axis(-1)
     bias_kw = "" if use_bias else ", bias=False"
+    in_features = kernel.shape[0]
     if channel_axis == 1 and rank >= 3 and layout.feature_order is None and rank <= 5:
         # Dense on the channel axis of a channels-first tensor is a 1x1 convolution.
         spatial = rank - 2
         x = ctx.input(0)
-        attr = ctx.module(f"nn.Conv{spatial}d({kernel.shape[0]}, {units}, kernel_size=1{bias_kw})")
-        ctx.weight("weight", W.dense_as_conv_kernel(kernel, spatial), "kernel", "dense_as_conv_kernel")
-        out_layout = layout
+        attr = ctx.module(f"nn.Conv{spatial}d({in_features}, {units}, kernel_size=1{bias_kw})")
+        transform = f"{merged}dense_as_conv_kernel"
+        ctx.weight("weight", W.dense_as_conv_kernel(kernel, spatial), "kernel", transform)
+        expr, out_layout = f"{attr}({x})", layout
     else:
-        if channel_axis != rank - 1:
-            layout = keras_order(rank)
-        x = ctx.input(0, layout if layout.feature_order is None else None)
-        attr = ctx.module(f"nn.Linear({kernel.shape[0]}, {units}{bias_kw})")
+        attr = ctx.module(f"nn.Linear({in_features}, {units}{bias_kw})")
+        x = ctx.input(0)
         if layout.feature_order is not None:
             kernel = W.reorder_rows(kernel, layout.feature_order)
-            ctx.weight("weight", W.dense_kernel(kernel), "kernel", "reorder_rows(C·H·W ← H·W·C) + dense_kernel")
+            transform = f"{merged}reorder_rows(C·H·W ← H·W·C) + dense_kernel"
+            ctx.weight("weight", W.dense_kernel(kernel), "kernel", transform)
+            expr, out_layout = f"{attr}({x})", keras_order(2)
         else:
-            ctx.weight("weight", W.dense_kernel(kernel), "kernel", "dense_kernel")
-        out_layout = type(layout)(layout.perm)
+            ctx.weight("weight", W.dense_kernel(kernel), "kernel", f"{merged}dense_kernel")
+            expr, out_layout = _on_last_axis(attr, x, layout, channel_axis)
     if use_bias:
         ctx.weight("bias", ctx.keras_weight("bias"), "bias")
-    ctx.output(with_activation(ctx, f"{attr}({x})", out_layout), out_layout)
+    ctx.output(with_activation(ctx, expr, out_layout), out_layout)
+
+
+def _on_last_axis(attr: str, x: str, layout: Layout, channel_axis: int) -> tuple[str, Layout]:
+    """A Linear acting on torch dim ``channel_axis`` (the last Keras axis)."""
+    rank = layout.rank
+    if channel_axis == rank - 1:
+        return f"{attr}({x})", layout
+    return f"{attr}({x}.movedim({channel_axis}, -1)).movedim(-1, {channel_axis})", layout
 
 
 @register("Identity", elementwise=True)
@@ -71,33 +91,58 @@ def activity_regularization(call, ctx: CallContext) -> None:
     ctx.output(f"{attr}({ctx.input(0)})")
 
 
+def _rate(ctx: CallContext) -> float:
+    rate = float(ctx.config["rate"])
+    if not 0.0 <= rate <= 1.0:
+        raise Unsupported(f"rate={rate!r}")
+    return rate
+
+
+def _shared_axes(ctx: CallContext, noise_shape) -> list[int]:
+    """Keras axes along which a ``noise_shape`` shares one mask value (the axes set to 1)."""
+    rank = len(ctx.input_shape())
+    if len(noise_shape) != rank:
+        raise Unsupported(f"noise_shape={tuple(noise_shape)!r} for a rank-{rank} input")
+    shape = ctx.input_shape()
+    return [i for i, d in enumerate(noise_shape) if d == 1 and shape[i] != 1]
+
+
+def _mask_index(layout: Layout, keras_axes: list[int]) -> str:
+    torch_axes = {layout.torch_axis(a) for a in keras_axes}
+    return ", ".join(":1" if i in torch_axes else ":" for i in range(layout.rank))
+
+
 @register("Dropout", elementwise=True)
 def dropout(call, ctx: CallContext) -> None:
-    rate = float(ctx.config["rate"])
+    rate = _rate(ctx)
     noise_shape = ctx.config.get("noise_shape")
     x = ctx.input(0)
-    if noise_shape is None:
+    shared = _shared_axes(ctx, noise_shape) if noise_shape is not None else []
+    if not shared:
         attr = ctx.module(f"nn.Dropout({rate!r})")
         ctx.output(f"{attr}({x})")
         return
-    # A shared mask over the axes where noise_shape is 1 (None means "as the input").
+    # On a flattened channels-first tensor (reordered features) the masks are as random.
     layout = ctx.input_layout()
-    if layout.feature_order is not None:
-        raise Unsupported("Dropout noise_shape on a flattened channels-first tensor")
-    _spatial_mask(ctx, x, rate, [i for i, d in enumerate(noise_shape) if d == 1])
+    rank = layout.rank
+    channel_dropout = {layout.torch_axis(a) for a in shared} == set(range(2, rank))
+    if channel_dropout and rank in (3, 4, 5):
+        # One mask value per (sample, dim 1): exactly nn.Dropout1d/2d/3d.
+        attr = ctx.module(f"nn.Dropout{rank - 2}d({rate!r})")
+        ctx.output(f"{attr}({x})")
+        return
+    _shared_mask_dropout(ctx, x, rate, shared)
 
 
-def _spatial_mask(ctx: CallContext, x: str, rate: float, keras_axes: list[int]) -> None:
-    """Dropout with one mask value shared along ``keras_axes`` (scaled like Keras)."""
-    layout = ctx.input_layout()
-    torch_axes = {layout.torch_axis(a) for a in keras_axes}
-    index = ", ".join(":1" if i in torch_axes else ":" for i in range(layout.rank))
+def _shared_mask_dropout(ctx: CallContext, x: str, rate: float, keras_axes: list[int]) -> None:
+    """Dropout with one mask value shared along ``keras_axes`` (scaled by 1/(1-rate), as Keras)."""
+    index = _mask_index(ctx.input_layout(), keras_axes)
     ctx.output(f"{x} * F.dropout(torch.ones_like({x}[{index}]), {rate!r}, self.training)")
 
 
 @register("SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", elementwise=True)
 def spatial_dropout(call, ctx: CallContext) -> None:
-    rate = float(ctx.config["rate"])
+    rate = _rate(ctx)
     layout = ctx.input_layout()
     rank = layout.rank
     data_format = ctx.config.get("data_format") or "channels_last"
@@ -108,31 +153,46 @@ def spatial_dropout(call, ctx: CallContext) -> None:
         attr = ctx.module(f"nn.Dropout{rank - 2}d({rate!r})")
         ctx.output(f"{attr}({x})")
         return
-    _spatial_mask(ctx, x, rate, spatial)
+    _shared_mask_dropout(ctx, x, rate, spatial)
 
 
 @register("GaussianNoise", elementwise=True)
 def gaussian_noise(call, ctx: CallContext) -> None:
     stddev = float(ctx.config["stddev"])
     x = ctx.input(0)
-    ctx.output(f"{x} + torch.randn_like({x}) * {stddev!r} if self.training else {x}")
+    if stddev == 0:
+        ctx.output(f"{ctx.module('nn.Identity()')}({x})")
+        return
+    ctx.output(f"({x} + torch.randn_like({x}) * {stddev!r}) if self.training else {x}")
 
 
 @register("GaussianDropout", elementwise=True)
 def gaussian_dropout(call, ctx: CallContext) -> None:
-    rate = float(ctx.config["rate"])
+    rate = _rate(ctx)
     x = ctx.input(0)
-    stddev = float(np.sqrt(rate / (1.0 - rate))) if 0 < rate < 1 else 0.0
-    ctx.output(f"{x} * (1.0 + torch.randn_like({x}) * {stddev!r}) if self.training else {x}")
+    if rate == 0:
+        ctx.output(f"{ctx.module('nn.Identity()')}({x})")
+        return
+    if rate == 1:
+        raise Unsupported("rate=1.0 (Keras divides by zero)")
+    stddev = math.sqrt(rate / (1.0 - rate))
+    ctx.output(f"({x} * (1.0 + torch.randn_like({x}) * {stddev!r})) if self.training else {x}")
 
 
 @register("AlphaDropout", elementwise=True)
 def alpha_dropout(call, ctx: CallContext) -> None:
-    rate = float(ctx.config["rate"])
-    if ctx.config.get("noise_shape") is not None:
-        raise Unsupported("AlphaDropout noise_shape")
-    attr = ctx.module(f"nn.AlphaDropout({rate!r})")
-    ctx.output(f"{attr}({ctx.input(0)})")
+    rate = _rate(ctx)
+    noise_shape = ctx.config.get("noise_shape")
+    x = ctx.input(0)
+    shared = _shared_axes(ctx, noise_shape) if noise_shape is not None else []
+    if not shared:
+        attr = ctx.module(f"nn.AlphaDropout({rate!r})")
+        ctx.output(f"{attr}({x})")
+        return
+    layout = ctx.input_layout()
+    dims = tuple(sorted(layout.torch_axis(a) for a in shared))
+    ctx.helper("alpha_dropout")
+    ctx.output(f"alpha_dropout({x}, {rate!r}, {dims!r}, self.training)")
 
 
 @register("InputLayer")
