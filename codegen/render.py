@@ -56,12 +56,12 @@ def render_source(
     classes = [_class_view(cls) for cls in session.classes]
     top = session.classes[-1]
     if session.options.channels_first:
-        layout_note = "Image tensors are channels-first (N, C, H, W) at the interface."
+        layout_note = ["forward() takes and returns image tensors channels-first (N, C, H, W)."]
     else:
-        layout_note = (
-            "forward() takes and returns tensors in the Keras model's own layout; inside, "
-            "image tensors are channels-first."
-        )
+        layout_note = [
+            "forward() takes and returns tensors in the Keras model's own layout; inside,",
+            "image tensors are channels-first.",
+        ]
     body_ctx = dict(
         title=comment_text(f"PyTorch port of the Keras model {top.keras_name!r}."),
         version=version,
