@@ -42,6 +42,8 @@ class Statement:
     comment: str
     reads: list[Tensor]
     names: list[str] = field(default_factory=list)
+    op: bool = False  # made by a keras.ops call (written inline in the Keras source)
+    label: str = ""  # "name (Class)" part of the comment
 
 
 @dataclass
@@ -75,6 +77,7 @@ class Session:
         self.class_names = Namespace({"F", "nn", "torch", "math"})
         self.problems: list[str] = []
         self.submodels: dict[int, ClassModel] = {}
+        self.failed_models: set[int] = set()  # nested models that could not be converted
 
     def use_helper(self, name: str) -> None:
         from .helpers import DEPENDENCIES
@@ -87,10 +90,8 @@ class Session:
 
 
 def convert_graph(graph: Graph, options: Options, class_name: str | None = None) -> Session:
+    """Build every class; every problem in the model is reported in one UnsupportedError."""
     session = Session(options)
-    problems = unsupported_layers(graph)
-    if problems:
-        raise UnsupportedError(problems)
     builder = ClassBuilder(graph, session, top_level=True, class_name=class_name)
     builder.build()
     if session.problems:
@@ -99,12 +100,20 @@ def convert_graph(graph: Graph, options: Options, class_name: str | None = None)
 
 
 def unsupported_layers(graph: Graph) -> list[str]:
+    """Layers and operations without any converter (option problems are found while building)."""
     problems = []
     for layer in graph.walk_layers():
         if layer.subgraph is None and registry.lookup(layer.class_name, layer.is_op) is None:
-            what = "keras.ops call" if layer.is_op else "layer"
-            problems.append(f"{layer.name!r} ({layer.class_name}): {what} not supported")
+            problems.append(f"{layer.name!r} ({layer.class_name}): {_missing_text(layer)}")
     return problems
+
+
+def _missing_text(layer: Layer) -> str:
+    return f"{'keras.ops call' if layer.is_op else 'layer'} not supported"
+
+
+class _Skipped(Exception):
+    """A call not converted because a model it runs could not be converted (already reported)."""
 
 
 def preferred_input_layouts(graph: Graph) -> list[Layout]:
@@ -190,6 +199,7 @@ class ClassBuilder:
         self.placeholders: dict[int, Tensor] = {}
         self.declared: dict[int, tuple[str, str]] = {}  # id(layer) -> (attr, expr)
         self.called_layers: set[int] = set()
+        self.failed = False
         name = class_name or to_class_name(graph.name)
         self.model = ClassModel(
             name=_unique_class(session, name),
@@ -215,10 +225,17 @@ class ClassBuilder:
         graph = self.graph
         for tensor, layout in zip(graph.inputs, self.model.input_layouts):
             self.layouts[id(tensor)] = layout
+        # Values that could not be converted; calls reading them are skipped (after checking
+        # that a converter exists) so that one problem does not cause false follow-on ones.
+        failed: set[int] = set()
         for call in graph.calls:
             layer = call.layer
             if layer.class_name == "InputLayer":
                 self._input_statement(call)
+                continue
+            if any(id(t) in failed for t in call.inputs):
+                self._report_missing(layer)
+                failed.update(id(t) for t in call.outputs)
                 continue
             ctx = CallContext(self, call)
             try:
@@ -226,20 +243,36 @@ class ClassBuilder:
                     convert_nested(call, ctx)
                 else:
                     conv = registry.lookup(layer.class_name, layer.is_op)
+                    if conv is None:
+                        raise Unsupported(_missing_text(layer))
                     conv.function(call, ctx)
                     unread = unread_options(ctx.config)
-                    if unread and not layer.is_op:
+                    if unread:
                         raise Unsupported("unsupported option(s) " + ", ".join(unread))
                 ctx.finish()
+            except _Skipped:
+                failed.update(id(t) for t in call.outputs)
             except Unsupported as exc:
-                self.session.problems.append(f"{layer.name!r} ({layer.class_name}): {exc}")
-                for tensor in call.outputs:  # keep going to report every problem at once
-                    self.layouts.setdefault(id(tensor), keras_order(tensor.rank))
-        if self.session.problems:
+                self._problem(layer, str(exc))
+                failed.update(id(t) for t in call.outputs)
+        self.failed = bool(failed)
+        if self.failed:
             return self.model
         self._finish()
         self.session.classes.append(self.model)
         return self.model
+
+    def _problem(self, layer: Layer, text: str) -> None:
+        problem = f"{layer.name!r} ({layer.class_name}): {text}"
+        if problem not in self.session.problems:  # a shared layer is reported once
+            self.session.problems.append(problem)
+
+    def _report_missing(self, layer: Layer) -> None:
+        """For a call that was skipped: still name it if nothing could ever convert it."""
+        for each in [layer, *(layer.subgraph.walk_layers() if layer.subgraph is not None else ())]:
+            missing = registry.lookup(each.class_name, each.is_op) is None
+            if each.subgraph is None and each.class_name != "InputLayer" and missing:
+                self._problem(each, _missing_text(each))
 
     def _input_statement(self, call: Call) -> None:
         tensor = call.outputs[0]
@@ -259,15 +292,26 @@ class ClassBuilder:
 
     def _comment(self, call: Call, outputs: list[Tensor], layouts: list[Layout], note: str = "") -> str:
         shapes = ", ".join(shape_text(layout.torch_shape(t.shape)) for t, layout in zip(outputs, layouts))
-        text = f"{comment_text(call.layer.name)} ({call.layer.class_name}) -> {shapes}"
+        text = f"{self._label(call)} -> {shapes}"
         return f"{text} {note}".rstrip()
+
+    @staticmethod
+    def _label(call: Call) -> str:
+        kind = f"ops.{call.layer.class_name}" if call.layer.is_op else call.layer.class_name
+        return f"{comment_text(call.layer.name)} ({kind})"
 
     # -- naming and return ----------------------------------------------------------------
     def _finish(self) -> None:
         graph, model = self.graph, self.model
         locals_ = local_namespace()
-        statements = model.statements
         inputs = {id(t): i for i, t in enumerate(graph.inputs)}
+        statements, aliases = drop_aliases(model.statements, set(inputs))
+
+        def resolve(tensor: Tensor) -> Tensor:
+            return aliases.get(id(tensor), tensor)
+
+        outputs = {id(resolve(t)) for t in graph.outputs}
+        model.statements = statements = inline_operations(statements, outputs | set(inputs))
         rebind_at: dict[int, int] = {}  # input tensor -> its permute statement
         reads_at: dict[int, set[int]] = {}
         for i, stmt in enumerate(statements):
@@ -276,7 +320,6 @@ class ClassBuilder:
                 continue
             for tensor in stmt.reads:
                 reads_at.setdefault(id(tensor), set()).add(i)
-        outputs = {id(t) for t in graph.outputs}
         last = len(statements) - 1
 
         def flows_on(tensor: Tensor, i: int) -> bool:
@@ -304,6 +347,8 @@ class ClassBuilder:
                     continue
                 if len(stmt.outputs) == 1 and flows_on(tensor, i):
                     name = "x"
+                elif len(stmt.outputs) > 1 and id(tensor) not in outputs and not reads_at.get(id(tensor)):
+                    name = "_"  # an output of a multi-output call that nothing reads
                 else:
                     layer = tensor.producer.layer.name if tensor.producer else "value"
                     suffix = f"_{k}" if len(stmt.outputs) > 1 else ""
@@ -323,7 +368,7 @@ class ClassBuilder:
         for tensor in graph.outputs:
             layout = self.layouts[id(tensor)]
             target = self._output_target(layout)
-            expr = names[id(tensor)]
+            expr = names[id(resolve(tensor))]
             if layout.feature_order is not None:
                 raise ConversionError("internal: a reordered feature axis reached a model output")
             if layout != target:
@@ -340,6 +385,110 @@ class ClassBuilder:
         if self.session.options.channels_first and layout == channels_first(layout.rank):
             return layout
         return keras_order(layout.rank)
+
+
+# An inlined expression keeps the line short enough to read at a glance.
+INLINE_MAX_LENGTH = 72
+_PLACEHOLDER = re.compile("\x00(\\d+)\x00")
+
+
+def drop_aliases(
+    statements: list[Statement], input_ids: set[int]
+) -> tuple[list[Statement], dict[int, Tensor]]:
+    """Drop statements that only rename a value (``x = x``: a transpose the layout absorbed,
+    a Flatten of a flat tensor); later reads use the value itself.
+
+    Returns the remaining statements and ``id(renamed tensor) -> tensor``.
+    """
+    aliases: dict[int, Tensor] = {}
+    kept: list[Statement] = []
+
+    def redirect(match: re.Match) -> str:
+        key = int(match.group(1))
+        return f"\x00{id(aliases[key]) if key in aliases else key}\x00"
+
+    for stmt in statements:
+        if aliases:
+            stmt.expr = _PLACEHOLDER.sub(redirect, stmt.expr)
+            stmt.reads = [aliases.get(id(t), t) for t in stmt.reads]
+        bare = _PLACEHOLDER.fullmatch(stmt.expr)
+        if bare and len(stmt.outputs) == 1 and id(stmt.outputs[0]) not in input_ids:
+            source = next((t for t in stmt.reads if id(t) == int(bare.group(1))), None)
+            if source is not None:
+                aliases[id(stmt.outputs[0])] = source
+                continue
+        kept.append(stmt)
+    return kept, aliases
+
+
+def inline_operations(statements: list[Statement], keep: set[int]) -> list[Statement]:
+    """Write a keras.ops call inside the statement that uses it, as the Keras source did.
+
+    ``x = x + 3.0; x = F.relu6(x); x = x * 0.1666`` becomes ``x = F.relu6(x + 3.0) * 0.1666``:
+    a statement is folded into the next one when it comes from a keras.ops call (or is a
+    plain function feeding one), its only value is read exactly once, by that next statement
+    only, and must not stay named (``keep``: ids of model inputs and outputs). Python's own
+    parser places the parentheses, so the meaning cannot change.
+    """
+    readers: dict[int, int] = {}
+    for stmt in statements:
+        for tensor in {id(t): t for t in stmt.reads}.values():
+            readers[id(tensor)] = readers.get(id(tensor), 0) + 1
+    result: list[Statement] = []
+    for stmt in statements:
+        previous = result[-1] if result else None
+        if previous is not None and _can_inline(previous, stmt, keep, readers):
+            merged = _substitute(stmt.expr, previous.outputs[0], previous.expr)
+            if merged is not None and len(_PLACEHOLDER.sub("x", merged)) <= INLINE_MAX_LENGTH:
+                tensor = previous.outputs[0]
+                reads = [t for t in previous.reads] + [t for t in stmt.reads if t is not tensor]
+                comment = f"{previous.label}, {stmt.comment}"
+                result[-1] = Statement(
+                    expr=merged,
+                    outputs=stmt.outputs,
+                    comment=comment if len(comment) <= 110 else stmt.comment,
+                    reads=reads,
+                    op=stmt.op,  # a layer call ends the chain: it may not be inlined further
+                    label=f"{previous.label}, {stmt.label}",
+                )
+                continue
+        result.append(stmt)
+    return result
+
+
+def _can_inline(producer: Statement, consumer: Statement, keep: set, readers: dict) -> bool:
+    if len(producer.outputs) != 1:
+        return False
+    # A layer's own line stays a line, unless it is a plain function (no submodule) that
+    # feeds an operation, as in ``layers.ReLU(6.0)(x + 3.0) * (1.0 / 6.0)``.
+    if not producer.op and not (consumer.op and "self." not in producer.expr):
+        return False
+    tensor = producer.outputs[0]
+    if id(tensor) in keep or readers.get(id(tensor), 0) != 1:
+        return False
+    return consumer.expr.count(f"\x00{id(tensor)}\x00") == 1
+
+
+def _substitute(expr: str, tensor: Tensor, value: str) -> str | None:
+    """``expr`` with the placeholder of ``tensor`` replaced by the expression ``value``."""
+    import ast
+
+    def to_names(text: str) -> str:
+        return _PLACEHOLDER.sub(lambda m: f"__k2t_{m.group(1)}__", text)
+
+    target = f"__k2t_{id(tensor)}__"
+    try:
+        tree = ast.parse(to_names(expr), mode="eval")
+        replacement = ast.parse(to_names(value), mode="eval").body
+    except SyntaxError:
+        return None
+
+    class Replace(ast.NodeTransformer):
+        def visit_Name(self, node):
+            return replacement if node.id == target else node
+
+    merged = ast.unparse(Replace().visit(tree))
+    return re.sub(r"__k2t_(\d+)__", lambda m: f"\x00{m.group(1)}\x00", merged)
 
 
 def _unique_class(session: Session, name: str) -> str:
@@ -494,6 +643,8 @@ class CallContext:
                 outputs=list(call.outputs),
                 comment=builder._comment(call, call.outputs, layouts),
                 reads=self._reads,
+                op=self.layer.is_op,
+                label=builder._label(call),
             )
         )
 
@@ -509,10 +660,15 @@ def convert_nested(call: Call, ctx: CallContext) -> None:
     """A Sequential/Functional model used as a layer becomes an instance of its own class."""
     builder = ctx.builder
     session = builder.session
+    if id(call.layer) in session.failed_models:
+        raise _Skipped()
     sub = session.submodels.get(id(call.layer))
     if sub is None:
         child = ClassBuilder(call.layer.subgraph, session, top_level=False)
         sub = child.build()
+        if child.failed:  # its problems are already listed
+            session.failed_models.add(id(call.layer))
+            raise _Skipped()
         session.submodels[id(call.layer)] = sub
     if len(call.inputs) != len(sub.input_layouts):
         raise Unsupported("nested model called with a different number of inputs")

@@ -22,6 +22,7 @@ class Tensor:
     dtype: str = "float32"
     producer: Call | None = None
     index: int = 0  # position among the producer's outputs
+    masked: bool = False  # Keras attached a mask (Embedding(mask_zero=True), Masking, ...)
 
     @property
     def rank(self) -> int:

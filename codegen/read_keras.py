@@ -151,6 +151,7 @@ class _GraphReader:
         tensor = self.tensors.get(id(kt))
         if tensor is None:
             tensor = Tensor(shape=tuple(kt.shape), dtype=str(kt.dtype))
+            tensor.masked = getattr(kt, "_keras_mask", None) is not None
             self.tensors[id(kt)] = tensor
         return tensor
 
@@ -161,18 +162,21 @@ class _GraphReader:
         is_layer = isinstance(op, keras.layers.Layer)
         is_model = isinstance(op, keras.Model)
         try:
-            config = op.get_config() if is_layer else {}
+            # Operations (keras.ops calls) keep their static arguments (axis, ...) in config.
+            config = op.get_config()
         except Exception:
-            config = {}
+            # An operation built with arguments Keras cannot serialize still holds them as
+            # attributes; never let a converter fall back to defaults silently.
+            config = {} if is_layer else {k: v for k, v in vars(op).items() if not k.startswith("_")}
         layer = Layer(
             name=op.name,
             class_name=type(op).__name__,
             config=config,
             is_op=not is_layer,
         )
-        if is_model:
+        if is_model and _is_graph_model(op):
             layer.subgraph = read_model(op)
-        elif is_layer:
+        elif is_layer:  # a subclassed model stays one opaque layer: reported as unsupported
             prefix = (getattr(op, "path", None) or op.name) + "/"
             for var in op.weights:
                 key = var.path[len(prefix) :] if var.path.startswith(prefix) else var.name
@@ -207,6 +211,12 @@ class _GraphReader:
             tensor.index = i
             call.outputs.append(tensor)
         return call
+
+
+def _is_graph_model(model: Any) -> bool:
+    """Sequential/Functional (a graph of layers), not a subclassed model with Python call()."""
+    functional = getattr(model, "_functional", None) or model
+    return bool(getattr(functional, "outputs", None)) and hasattr(functional, "operations")
 
 
 def _flatten(value: Any) -> list:
