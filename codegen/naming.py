@@ -25,7 +25,7 @@ def to_identifier(raw: str, fallback: str = "layer") -> str:
     text = re.sub(r"_+", "_", text)[:MAX_LENGTH].rstrip("_")
     if not text:
         text = fallback
-    if text[0].isdigit():
+    if text and text[0].isdigit():
         text = f"{fallback}_{text}"
     return text
 
