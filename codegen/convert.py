@@ -99,15 +99,6 @@ def convert_graph(graph: Graph, options: Options, class_name: str | None = None)
     return session
 
 
-def unsupported_layers(graph: Graph) -> list[str]:
-    """Layers and operations without any converter (option problems are found while building)."""
-    problems = []
-    for layer in graph.walk_layers():
-        if layer.subgraph is None and registry.lookup(layer.class_name, layer.is_op) is None:
-            problems.append(f"{layer.name!r} ({layer.class_name}): {_missing_text(layer)}")
-    return problems
-
-
 def _missing_text(layer: Layer) -> str:
     return f"{'keras.ops call' if layer.is_op else 'layer'} not supported"
 
@@ -245,7 +236,12 @@ class ClassBuilder:
                     conv = registry.lookup(layer.class_name, layer.is_op)
                     if conv is None:
                         raise Unsupported(_missing_text(layer))
-                    conv.function(call, ctx)
+                    if layer.config_error:
+                        raise Unsupported(f"its config cannot be read ({layer.config_error})")
+                    try:
+                        conv.function(call, ctx)
+                    except KeyError as exc:  # a config without an option Keras always writes
+                        raise Unsupported(f"its config has no {exc.args[0]!r} option") from None
                     unread = unread_options(ctx.config)
                     if unread:
                         raise Unsupported("unsupported option(s) " + ", ".join(unread))
@@ -545,10 +541,19 @@ class CallContext:
 
     def input(self, i: int = 0, layout: Layout | None = None) -> str:
         """Expression for input ``i``, permuted into ``layout`` when given and different."""
-        tensor = self.call.inputs[i]
+        return self.value(self.call.inputs[i], layout)
+
+    def value(self, tensor: Tensor, layout: Layout | None = None) -> str:
+        """Like :meth:`input`, for any tensor computed earlier in this class.
+
+        For values a Keras call uses without recording them as inputs, such as the source of
+        an implicit Keras mask (the token ids of an ``Embedding(mask_zero=True)``).
+        """
+        if id(tensor) not in self.builder.layouts:
+            raise Unsupported("reads a value that was not converted")
         self._reads.append(tensor)
         expr = self.builder.ref(tensor)
-        current = self.input_layout(i)
+        current = self.builder.layouts[id(tensor)]
         if layout is not None and current != layout:
             if current.feature_order is not None or layout.feature_order is not None:
                 raise ConversionError("internal: cannot permute a reordered feature axis")

@@ -41,6 +41,7 @@ class Layer:
     trainable: dict[str, bool] = field(default_factory=dict)
     subgraph: Graph | None = None  # for a nested Sequential/Functional model
     is_op: bool = False  # a keras.ops call recorded in a functional graph
+    config_error: str | None = None  # get_config() failed: the layer cannot be ported
     calls: list[Call] = field(default_factory=list)
 
     @property

@@ -161,18 +161,22 @@ class _GraphReader:
             return layer
         is_layer = isinstance(op, keras.layers.Layer)
         is_model = isinstance(op, keras.Model)
+        config_error = None
         try:
             # Operations (keras.ops calls) keep their static arguments (axis, ...) in config.
             config = op.get_config()
-        except Exception:
+        except Exception as exc:
             # An operation built with arguments Keras cannot serialize still holds them as
-            # attributes; never let a converter fall back to defaults silently.
+            # attributes; a layer without a config cannot be ported (never guess defaults).
             config = {} if is_layer else {k: v for k, v in vars(op).items() if not k.startswith("_")}
+            if is_layer and not is_model:
+                config_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
         layer = Layer(
             name=op.name,
             class_name=type(op).__name__,
             config=config,
             is_op=not is_layer,
+            config_error=config_error,
         )
         if is_model and _is_graph_model(op):
             layer.subgraph = read_model(op)

@@ -32,3 +32,16 @@ def test_unsupported_option_is_named(tmp_path):
     with pytest.raises(UnsupportedError) as info:
         codegen.convert(model, tmp_path / "out")
     assert "mystery_option=3" in str(info.value)
+
+
+def test_layer_whose_config_cannot_be_read(tmp_path):
+    model = keras.Sequential([keras.Input((8,)), layers.Dense(4, name="broken")])
+
+    def failing_config():
+        raise TypeError("cannot serialize this activation")
+
+    model.layers[0].get_config = failing_config
+    with pytest.raises(UnsupportedError) as info:
+        codegen.convert(model, tmp_path / "out")
+    assert "'broken' (Dense): its config cannot be read" in str(info.value)
+    assert not (tmp_path / "out").exists()
