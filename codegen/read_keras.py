@@ -186,6 +186,10 @@ class _GraphReader:
                 key = var.path[len(prefix) :] if var.path.startswith(prefix) else var.name
                 layer.weights[key] = np.asarray(var.numpy())
                 layer.trainable[key] = bool(var.trainable)
+            inner = getattr(op, "layer", None)  # TimeDistributed(<Sequential/Functional>)
+            wrapper = type(op).__name__ == "TimeDistributed"
+            if wrapper and isinstance(inner, keras.Model) and _is_graph_model(inner):
+                layer.wrapped = read_model(inner)
         self.layers[id(op)] = layer
         return layer
 
