@@ -150,7 +150,8 @@ def convert(
         class_name=top.name,
         source=source,
         keras_model_name=model.name,
-        parameters=sum(int(t.numel()) for k, t in generated.state_dict.items() if not k.endswith("num_batches_tracked")),
+        # Keras's count: entries torch needs but Keras has no variable for are left out.
+        parameters=sum(int(w.array.size) for w in top.weights if w.keras_variable),
         written=written,
         seconds=timings,
         input_perms=[layout.perm for layout in top.input_layouts],
