@@ -25,6 +25,7 @@ from ..convert import CallContext, Unsupported
 from ..graph import Call, Tensor, TensorRef
 from ..layout import keras_order
 from ..registry import AGNOSTIC, KERAS, register
+from ._lora import lora_merged
 from .activations import with_activation
 
 
@@ -220,18 +221,6 @@ def _expand(spec: str, rank: int, letters: list[str]) -> str:
     return spec.replace("...", "".join(letters[:count]))
 
 
-def _lora_kernel(ctx: CallContext) -> tuple[np.ndarray, str]:
-    kernel = ctx.keras_weight("kernel")
-    rank = ctx.config.get("lora_rank")
-    alpha = ctx.config.get("lora_alpha")
-    if not rank:
-        return kernel, ""
-    alpha = rank if alpha is None else alpha
-    a = ctx.keras_weight("lora_kernel_a").astype(np.float32)
-    b = ctx.keras_weight("lora_kernel_b").astype(np.float32)
-    return kernel.astype(np.float32) + np.float32(alpha / rank) * np.matmul(a, b), "lora_merge+"
-
-
 @register("EinsumDense", layout=AGNOSTIC)
 def einsum_dense(call, ctx: CallContext) -> None:
     cfg = ctx.config
@@ -246,7 +235,7 @@ def einsum_dense(call, ctx: CallContext) -> None:
     match = _SPEC.match(equation.replace(" ", ""))
     if not match:
         raise Unsupported(f"equation={equation!r}")
-    kernel, merged = _lora_kernel(ctx)
+    kernel, merged = lora_merged(ctx)
     bias = ctx.keras_weight("bias") if bias_axes else None
     rank = len(ctx.input_shape())
     lhs, rhs, out = match.groups()

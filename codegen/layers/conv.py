@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 
 from .. import weights as W
 from ..convert import CallContext, Unsupported
 from ..layout import native_layout
 from ..registry import SPATIAL, register
+from ._lora import lora_merged
 from ._padding import as_tuple, compact, same_pad, torch_pad_arg
 from .activations import with_activation
 
@@ -104,21 +104,6 @@ def _common(ctx: CallContext, n: int, allow_strided_dilation: bool = False):
     return cfg, layout, kernel, strides, dilation, int(in_channels)
 
 
-def _conv_kernel(ctx: CallContext) -> tuple[np.ndarray, str]:
-    """The Keras kernel with any LoRA update merged in, as Keras's ``layer.kernel`` computes it."""
-    cfg = ctx.config
-    kernel = ctx.keras_weight("kernel")
-    rank = cfg.get("lora_rank")
-    if not rank:
-        return kernel, "conv_kernel"
-    alpha = cfg.get("lora_alpha")
-    alpha = rank if alpha is None else alpha
-    a = ctx.keras_weight("lora_kernel_a").astype(np.float32)
-    b = ctx.keras_weight("lora_kernel_b").astype(np.float32)
-    merged = kernel.astype(np.float32) + np.float32(alpha / rank) * np.matmul(a, b)
-    return merged, "lora_merge+conv_kernel"
-
-
 @register("Conv1D", "Conv2D", "Conv3D", layout=SPATIAL)
 def conv(call, ctx: CallContext) -> None:
     n = _spatial_rank(call.layer.class_name)
@@ -139,8 +124,8 @@ def conv(call, ctx: CallContext) -> None:
         bias=use_bias,
     )
     attr = ctx.module(f"nn.Conv{n}d({in_channels}, {filters}, {args})")
-    weight, transform = _conv_kernel(ctx)
-    ctx.weight("weight", W.conv_kernel(weight), "kernel", transform)
+    weight, merged = lora_merged(ctx)
+    ctx.weight("weight", W.conv_kernel(weight), "kernel", merged + "conv_kernel")
     if use_bias:
         ctx.weight("bias", ctx.keras_weight("bias"), "bias")
     ctx.output(with_activation(ctx, f"{attr}({x})", layout), layout)

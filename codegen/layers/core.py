@@ -8,27 +8,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 from .. import weights as W
 from ..convert import CallContext, Unsupported
 from ..layout import Layout, keras_order
 from ..registry import AGNOSTIC, register
+from ._lora import lora_merged
 from .activations import with_activation
-
-
-def _merged_kernel(ctx: CallContext) -> tuple[np.ndarray, str]:
-    """The Keras kernel with any LoRA update merged in, as Keras's ``layer.kernel`` computes it:
-    ``kernel + (lora_alpha / lora_rank) * lora_kernel_a @ lora_kernel_b``."""
-    kernel = ctx.keras_weight("kernel")
-    rank = ctx.config.get("lora_rank")
-    alpha = ctx.config.get("lora_alpha")
-    if not rank:
-        return kernel, ""
-    alpha = rank if alpha is None else alpha
-    a = ctx.keras_weight("lora_kernel_a").astype(np.float32)
-    b = ctx.keras_weight("lora_kernel_b").astype(np.float32)
-    return kernel.astype(np.float32) + np.float32(alpha / rank) * np.matmul(a, b), "lora_merge+"
 
 
 @register("Dense", layout=AGNOSTIC)
@@ -39,7 +25,7 @@ def dense(call, ctx: CallContext) -> None:
     quantized = cfg.get("quantization_config") or any("scale" in k for k in ctx.layer.weights)
     if quantized or ctx.keras_weight("kernel").dtype.kind != "f":
         raise Unsupported("quantized Dense layers")
-    kernel, merged = _merged_kernel(ctx)
+    kernel, merged = lora_merged(ctx)
     layout = ctx.input_layout()
     rank = layout.rank
     channel_axis = layout.torch_axis(-1)

@@ -8,25 +8,11 @@ torch's ``padding_idx`` is not a mask (it only freezes a row's gradient), so it 
 
 from __future__ import annotations
 
-import numpy as np
 
 from ..convert import CallContext, Unsupported
 from ..layout import keras_order
 from ..registry import KERAS, register
-
-
-def merged_table(ctx: CallContext) -> tuple[np.ndarray, str]:
-    """The table with any LoRA update merged in, as Keras's ``layer.embeddings`` computes it:
-    ``embeddings + (lora_alpha / lora_rank) * lora_embeddings_a @ lora_embeddings_b``."""
-    table = ctx.keras_weight("embeddings")
-    rank = ctx.config.get("lora_rank")
-    alpha = ctx.config.get("lora_alpha")
-    if not rank:
-        return table, "identity"
-    alpha = rank if alpha is None else alpha
-    a = ctx.keras_weight("lora_embeddings_a").astype(np.float32)
-    b = ctx.keras_weight("lora_embeddings_b").astype(np.float32)
-    return table.astype(np.float32) + np.float32(alpha / rank) * np.matmul(a, b), "lora_merge"
+from ._lora import lora_merged
 
 
 @register("Embedding", layout=KERAS)
@@ -38,7 +24,7 @@ def embedding(call, ctx: CallContext) -> None:
     quantized = cfg.get("quantization_config") or any("scale" in k for k in ctx.layer.weights)
     if quantized or ctx.keras_weight("embeddings").dtype.kind != "f":
         raise Unsupported("quantized Embedding layers")
-    table, transform = merged_table(ctx)
+    table, merged = lora_merged(ctx, "embeddings")
     if table.shape != (num, dim):
         raise Unsupported(
             f"embeddings of shape {table.shape} for input_dim={num}, output_dim={dim}"
@@ -49,5 +35,5 @@ def embedding(call, ctx: CallContext) -> None:
         # Keras casts other index types to int32 (floats truncated); torch takes int32/int64.
         x = f"{x}.long()"
     attr = ctx.module(f"nn.Embedding({num}, {dim})")
-    ctx.weight("weight", table, "embeddings", transform)
+    ctx.weight("weight", table, "embeddings", merged.rstrip("+") or "identity")
     ctx.output(f"{attr}({x})", keras_order(rank + 1))
