@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import registry
+from . import progress, registry
 from .errors import ConversionError, UnsupportedError
 from .graph import Call, Graph, Layer, Tensor
 from .layout import Layout, channels_first, keras_order, permute_between
@@ -57,14 +57,23 @@ class ClassModel:
     statements: list[Statement] = field(default_factory=list)
     returns: list[str] = field(default_factory=list)
     weights: list[WeightEntry] = field(default_factory=list)
+    # Buffers (constants of keras.ops calls): (attribute, tensor expression and options),
+    # written ``self.register_buffer("<attribute>", <expression>)``.
+    buffers: list[tuple[str, str]] = field(default_factory=list)
     input_layouts: list[Layout] = field(default_factory=list)
     output_layouts: list[Layout] = field(default_factory=list)
     graph: Graph | None = None
+    # For the parity report: the layout of every tensor (by id), and tensors that
+    # drop_aliases renamed away (id -> the tensor whose value they share).
+    tensor_layouts: dict[int, Layout] = field(default_factory=dict)
+    aliases: dict[int, Tensor] = field(default_factory=dict)
 
 
 @dataclass
 class Options:
     channels_first: bool = False  # the forward interface takes/returns channels-first tensors
+    # A layer without a converter becomes a skeleton module (codegen/skeleton.py).
+    allow_unsupported: bool = False
 
 
 class Session:
@@ -78,6 +87,8 @@ class Session:
         self.problems: list[str] = []
         self.submodels: dict[int, ClassModel] = {}
         self.failed_models: set[int] = set()  # nested models that could not be converted
+        self.helper_sources: dict[str, str] = {}  # helpers made for this model (skeletons)
+        self.skeletons: dict[int, str] = {}  # id(layer) -> its skeleton class
 
     def use_helper(self, name: str) -> None:
         from .helpers import DEPENDENCIES
@@ -100,6 +111,8 @@ def convert_graph(graph: Graph, options: Options, class_name: str | None = None)
 
 
 def _missing_text(layer: Layer) -> str:
+    if layer.unsupported:
+        return layer.unsupported
     return f"{'keras.ops call' if layer.is_op else 'layer'} not supported"
 
 
@@ -213,13 +226,17 @@ class ClassBuilder:
         return f"\x00{id(tensor)}\x00"
 
     def build(self) -> ClassModel:
+        from .skeleton import converter_for
+
         graph = self.graph
         for tensor, layout in zip(graph.inputs, self.model.input_layouts):
             self.layouts[id(tensor)] = layout
         # Values that could not be converted; calls reading them are skipped (after checking
         # that a converter exists) so that one problem does not cause false follow-on ones.
         failed: set[int] = set()
-        for call in graph.calls:
+        for index, call in enumerate(graph.calls):
+            if self.top_level:
+                progress.update("converting", index, len(graph.calls))
             layer = call.layer
             if layer.class_name == "InputLayer":
                 self._input_statement(call)
@@ -233,7 +250,7 @@ class ClassBuilder:
                 if layer.subgraph is not None:
                     convert_nested(call, ctx)
                 else:
-                    conv = registry.lookup(layer.class_name, layer.is_op)
+                    conv = converter_for(layer, self.session.options, _missing_text(layer))
                     if conv is None:
                         raise Unsupported(_missing_text(layer))
                     if layer.config_error:
@@ -242,6 +259,8 @@ class ClassBuilder:
                         conv.function(call, ctx)
                     except KeyError as exc:  # a config without an option Keras always writes
                         raise Unsupported(f"its config has no {exc.args[0]!r} option") from None
+                    except (TypeError, ValueError, ArithmeticError) as exc:  # a bad config value
+                        raise Unsupported(f"its config has an invalid value ({exc})") from None
                     unread = unread_options(ctx.config)
                     if unread:
                         raise Unsupported("unsupported option(s) " + ", ".join(unread))
@@ -302,6 +321,7 @@ class ClassBuilder:
         locals_ = local_namespace()
         inputs = {id(t): i for i, t in enumerate(graph.inputs)}
         statements, aliases = drop_aliases(model.statements, set(inputs))
+        model.tensor_layouts, model.aliases = self.layouts, aliases
 
         def resolve(tensor: Tensor) -> Tensor:
             return aliases.get(id(tensor), tensor)
@@ -594,7 +614,7 @@ class CallContext:
         key = f"{self.attr_name}.{name}" if name else self.attr_name
         trainable = self.layer.trainable.get(source, True) if source else False
         self.builder.model.weights.append(
-            WeightEntry(key, np.ascontiguousarray(array, dtype=_torch_dtype(array)), self.layer.name, source, transform, trainable)
+            WeightEntry(key, np.asarray(array, dtype=_torch_dtype(array), order="C"), self.layer.name, source, transform, trainable)
         )
 
     def keras_weight(self, name: str) -> np.ndarray:

@@ -51,8 +51,11 @@ def render_source(
     command: str,
     version: str,
 ) -> str:
+    from .safety import check_session
+
+    check_session(session)  # no nan/inf from a damaged config in the code
     env = environment()
-    helpers = [env.get_template(f"helpers/{name}.py.j2").render().strip() for name in session.helpers]
+    helpers = [_helper_text(env, session, name) for name in session.helpers]
     classes = [_class_view(cls) for cls in session.classes]
     top = session.classes[-1]
     if session.options.channels_first:
@@ -75,18 +78,34 @@ def render_source(
     # Render once without imports to see which names the body uses.
     probe = template.render(imports=[], **body_ctx)
     imports = []
-    if re.search(r"\bmath\.", probe):
+    code = re.sub(r"#.*", "", probe)  # layer names in comments (tf.math.add) are not uses
+    if re.search(r"\bmath\.", code):
         imports.append("import math")
     if imports:
         imports.append("")
     imports.append("import torch")
-    if re.search(r"\bF\.", probe):
+    if re.search(r"\bF\.", code):
         imports.append("import torch.nn.functional as F")
     imports.append("from torch import nn")
     source_text = template.render(imports=imports, **body_ctx)
+    from . import progress
+
+    progress.stage("formatting")
     formatted = black.format_str(source_text, mode=black.Mode())
     compile(formatted, "model.py", "exec")
     return formatted
+
+
+def _helper_text(env: jinja2.Environment, session: Session, name: str) -> str:
+    """A helper made for this model (a skeleton), declared by a plugin, or a template."""
+    source = getattr(session, "helper_sources", {}).get(name)
+    if source is None:
+        from .plugins import helper_source
+
+        source = helper_source(name)
+    if source is not None:
+        return source.strip()
+    return env.get_template(f"helpers/{name}.py.j2").render().strip()
 
 
 def _class_view(cls: ClassModel) -> dict:
@@ -100,6 +119,7 @@ def _class_view(cls: ClassModel) -> dict:
         name=cls.name,
         docstring=comment_text(doc) + (cls.docstring and "\n\n    " + cls.docstring),
         declarations=cls.declarations,
+        buffers=cls.buffers,
         params=cls.params,
         statements=cls.statements,
         return_annotation=annotation,

@@ -14,8 +14,9 @@ import math
 import numbers
 
 import numpy as np
+import torch
 
-from ..convert import CallContext, Unsupported
+from ..convert import CallContext, Unsupported, WeightEntry
 from ..graph import TensorRef
 from ..layout import Layout, channels_first, keras_order
 from ..registry import AGNOSTIC, KERAS, register
@@ -23,25 +24,138 @@ from .merging import broadcast_input, common_layout, concatenate_expr, torch_dim
 
 
 # -- arguments --------------------------------------------------------------------------
+def as_array(value) -> np.ndarray | None:
+    """A constant array argument as numpy: numpy arrays and scalars, backend tensors (an
+    ``EagerTensor`` Keras computed while the graph was built, such as ``pos_emb(ops.arange(n))``)
+    and variables; ``None`` for anything else (Python numbers, tensor references, ...)."""
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, np.generic):
+        return np.asarray(value)
+    if value is None or isinstance(
+        value, (TensorRef, str, bytes, numbers.Number, list, tuple, dict, slice)
+    ):
+        return None
+    to_numpy = getattr(value, "numpy", None)
+    if callable(to_numpy) and hasattr(value, "shape") and hasattr(value, "dtype"):
+        try:
+            return np.asarray(to_numpy())
+        except (TypeError, ValueError, RuntimeError, NotImplementedError):  # not concrete
+            return None
+    return None
+
+
+def _float_text(value: float, dtype) -> str:
+    """Python source for a float: the shortest text that gives back the same ``dtype`` value."""
+    if math.isnan(value):
+        return "math.nan"
+    if math.isinf(value):
+        return "math.inf" if value > 0 else "-math.inf"
+    text = repr(float(value))
+    if np.dtype(dtype) == np.float32:
+        short = str(np.float32(value))  # numpy's shortest round-trip text for float32
+        try:
+            if np.float32(float(short)) == np.float32(value) and any(c in short for c in ".e"):
+                text = short
+        except ValueError:
+            pass
+    return text
+
+
 def constant(value) -> str:
     """Python source for a scalar constant argument; anything else is unsupported."""
-    if isinstance(value, np.ndarray) and value.ndim == 0 or isinstance(value, np.generic):
+    array = as_array(value)
+    if array is not None:
+        if array.ndim != 0:
+            raise Unsupported(f"constant argument of shape {array.shape} here")
+        value = array[()]
+    if isinstance(value, np.generic):
+        dtype = value.dtype
         value = value.item()
+    else:
+        dtype = np.float64
     if isinstance(value, bool):
         return repr(value)
     if isinstance(value, numbers.Integral):
         text = repr(int(value))
     elif isinstance(value, numbers.Real):
-        value = float(value)
-        if math.isnan(value):
-            return "math.nan"
-        if math.isinf(value):
-            return "math.inf" if value > 0 else "-math.inf"
-        text = repr(value)
+        text = _float_text(float(value), dtype)
+        if text.startswith(("math.", "-math.")):
+            return text
     else:
         kind = type(value).__name__
         raise Unsupported(f"constant argument of type {kind} (only scalar constants are supported)")
     return f"({text})" if text.startswith("-") else text
+
+
+# Arrays up to this many values are written into the code; larger ones become buffers.
+INLINE_MAX_ELEMENTS = 16
+_TORCH_DTYPES = {
+    "float16": "torch.float16",
+    "float32": "torch.float32",
+    "float64": "torch.float64",
+    "int8": "torch.int8",
+    "int16": "torch.int16",
+    "int32": "torch.int32",
+    "int64": "torch.int64",
+    "uint8": "torch.uint8",
+    "bool": "torch.bool",
+}
+# What torch.tensor() makes of Python floats, ints and bools without a dtype argument.
+_DEFAULT_DTYPES = {"f": "float32", "i": "int64", "b": "bool"}
+
+
+def _literal(array: np.ndarray) -> str:
+    if array.ndim == 0:
+        value = array.item()
+        if array.dtype.kind == "b":
+            return repr(bool(value))
+        if array.dtype.kind in "iu":
+            return repr(int(value))
+        return _float_text(float(value), array.dtype)
+    return "[" + ", ".join(_literal(item) for item in array) + "]"
+
+
+def array_constant(ctx: CallContext, array: np.ndarray, layout: Layout | None = None) -> str:
+    """``self.<operation>_constant``: a buffer holding a constant array argument, laid out for
+    ``layout`` when given; returns the expression that reads it.
+
+    A buffer moves with ``model.to(device)``, which a ``torch.tensor(...)`` written in
+    ``forward`` would not. Up to :data:`INLINE_MAX_ELEMENTS` values are written into the code
+    (a non-persistent buffer); a larger array is a persistent buffer filled from the state_dict
+    (transform ``constant``), so no values from the file reach the code.
+    """
+    array = np.asarray(array)
+    name = array.dtype.name
+    if name not in _TORCH_DTYPES:
+        raise Unsupported(f"constant argument of dtype {name}")
+    if layout is not None and array.ndim and not layout.is_keras_order:
+        if layout.feature_order is not None:
+            raise Unsupported(
+                "a constant array broadcast against a flattened channels-first tensor"
+            )
+        # numpy broadcasting: the missing axes go in front; then the torch axis order.
+        rank = array.ndim
+        array = array.reshape((1,) * (layout.rank - rank) + array.shape).transpose(layout.perm)
+        while array.ndim > rank and array.shape[0] == 1:
+            array = array[0]
+    builder = ctx.builder
+    key = (id(ctx.layer), ctx.call.index, len(builder.model.buffers))
+    attr = builder.attrs.name(f"{ctx.layer.name}_constant", key=key)
+    if array.size <= INLINE_MAX_ELEMENTS:
+        default = _DEFAULT_DTYPES.get(array.dtype.kind)
+        dtype = "" if name == default else f", dtype={_TORCH_DTYPES[name]}"
+        builder.model.buffers.append(
+            (attr, f"torch.tensor({_literal(array)}{dtype}), persistent=False")
+        )
+        return f"self.{attr}"
+    dtype = "" if name == "float32" else f", dtype={_TORCH_DTYPES[name]}"
+    shape = ", ".join(str(int(d)) for d in array.shape)
+    builder.model.buffers.append((attr, f"torch.zeros({shape}{dtype})"))
+    builder.model.weights.append(
+        WeightEntry(attr, np.ascontiguousarray(array), ctx.layer.name, "", "constant", False)
+    )
+    return f"self.{attr}"
 
 
 def arguments(ctx: CallContext, names: tuple[str, ...]) -> list:
@@ -64,13 +178,59 @@ def operands(ctx: CallContext, values: list) -> tuple[list[str], Layout]:
     if not positions:
         raise Unsupported("operation without tensor arguments")
     target = common_layout(ctx, positions)
+    arrays = [as_array(v) if not isinstance(v, TensorRef) else None for v in values]
+    ranks = [a.ndim for a in arrays if a is not None]
+    if ranks and max(ranks) > target.rank:
+        target = keras_order(max(ranks))  # the constant adds axes in front of the tensors
     exprs = []
-    for value in values:
+    for value, array in zip(values, arrays):
         if isinstance(value, TensorRef):
             exprs.append(broadcast_input(ctx, value.position, target, insert_at=0))
+        elif array is not None and array.ndim > 0:
+            exprs.append(array_constant(ctx, array, target))
         else:
             exprs.append(constant(value))
     return exprs, target
+
+
+def _torch_dtype_name(dtype: str) -> str | None:
+    return dtype if isinstance(getattr(torch, str(dtype), None), torch.dtype) else None
+
+
+def check_result_dtype(ctx: CallContext, values: list, op: str) -> None:
+    """Raise Unsupported unless torch's type promotion gives the dtype Keras recorded.
+
+    Keras and torch agree on tensors and Python numbers; a numpy scalar (``np.float64(2.0)``)
+    counts as a typed array in Keras but as a plain number once written in the code.
+    """
+    out = _torch_dtype_name(ctx.call.outputs[0].dtype)
+    if out is None:
+        return
+    dummies = []
+    for value in values:
+        array = None if isinstance(value, TensorRef) else as_array(value)
+        if isinstance(value, TensorRef) or (array is not None and array.ndim > 0):
+            dtype = ctx.call.inputs[value.position].dtype if array is None else array.dtype.name
+            if _torch_dtype_name(dtype) is None:
+                return
+            dummies.append(torch.zeros(1, dtype=getattr(torch, dtype)))
+        else:
+            scalar = array.item() if array is not None else value
+            if not isinstance(scalar, (bool, numbers.Number)):
+                return
+            dummies.append(scalar)
+    if len(dummies) != 2:
+        return
+    a, b = dummies
+    if not isinstance(a, torch.Tensor):
+        a = torch.tensor(a)  # wrapped numbers behave like 0-dim tensors for promotion
+    result = torch.result_type(a, b)
+    if op in ("/",) and not result.is_floating_point:
+        result = torch.get_default_dtype()
+    if result != getattr(torch, out):
+        raise Unsupported(
+            f"computes in {out} where torch would compute in {str(result).replace('torch.', '')}"
+        )
 
 
 def _float_inputs(ctx: CallContext, what: str) -> None:
@@ -103,12 +263,17 @@ _BINARY = {
     "Equal": "==",
     "NotEqual": "!=",
 }
+_COMPARISONS = {">", ">=", "<", "<=", "==", "!="}
 
 
 @register(*_BINARY, layout=AGNOSTIC, op=True)
 def binary(call, ctx: CallContext) -> None:
-    (a, b), layout = operands(ctx, arguments(ctx, ("x1", "x2")))
-    ctx.output(f"{a} {_BINARY[call.layer.class_name]} {b}", layout)
+    values = arguments(ctx, ("x1", "x2"))
+    (a, b), layout = operands(ctx, values)
+    op = _BINARY[call.layer.class_name]
+    if op not in _COMPARISONS:
+        check_result_dtype(ctx, values, op)
+    ctx.output(f"{a} {op} {b}", layout)
 
 
 @register("Maximum", "Minimum", layout=AGNOSTIC, op=True)
@@ -116,8 +281,9 @@ def maximum(call, ctx: CallContext) -> None:
     values = arguments(ctx, ("x1", "x2"))
     (a, b), layout = operands(ctx, values)
     name = call.layer.class_name.lower()
+    check_result_dtype(ctx, values, name)
     tensors = [isinstance(v, TensorRef) for v in values]
-    if all(tensors):
+    if all(tensors) or any(a is not None and a.ndim > 0 for a in map(as_array, values)):
         ctx.output(f"torch.{name}({a}, {b})", layout)
         return
     _float_inputs(ctx, f"{name} with a constant")
@@ -550,3 +716,219 @@ def get_item(call, ctx: CallContext) -> None:
     x = ctx.input(values[0].position)
     expr = f"{x}[{', '.join(texts)}]" if texts else x
     ctx.output(expr, reduced_layout(layout, removed))
+
+
+# -- creation, cumulative sums, gathers and repeats ------------------------------------
+def _tensor_argument(ctx: CallContext, names: tuple[str, ...] = ("x",)) -> int:
+    """Position of the call's one tensor argument (the first of ``names``)."""
+    values = arguments(ctx, names)
+    if len(values) != 1 or not isinstance(values[0], TensorRef):
+        raise Unsupported("expected one tensor argument")
+    return values[0].position
+
+
+def _output_dtype(ctx: CallContext) -> str:
+    dtype = ctx.call.outputs[0].dtype
+    if dtype not in _TORCH_DTYPES:
+        raise Unsupported(f"a {dtype} result")
+    return dtype
+
+
+def _dtype_config(ctx: CallContext) -> str | None:
+    dtype = ctx.config.get("dtype")
+    if isinstance(dtype, dict):
+        dtype = (dtype.get("config") or {}).get("name")
+    return dtype
+
+
+@register("OnesLike", "ZerosLike", layout=AGNOSTIC, elementwise=True, op=True)
+def ones_like(call, ctx: CallContext) -> None:
+    """``ops.ones_like(tokens)``: the start of ``ops.cumsum(ops.ones_like(tokens), 1) - 1``."""
+    fn = "torch.ones_like" if call.layer.class_name == "OnesLike" else "torch.zeros_like"
+    position = _tensor_argument(ctx)
+    requested, out = _dtype_config(ctx), _output_dtype(ctx)
+    if requested is not None and requested != out:
+        raise Unsupported(f"dtype={requested!r}")
+    dtype = "" if out == ctx.call.inputs[position].dtype else f", dtype={_TORCH_DTYPES[out]}"
+    ctx.output(f"{fn}({ctx.input(position)}{dtype})", ctx.input_layout(position))
+
+
+@register("FullLike", layout=AGNOSTIC, elementwise=True, op=True)
+def full_like(call, ctx: CallContext) -> None:
+    values = arguments(ctx, ("x", "fill_value"))
+    if len(values) != 2 or not isinstance(values[0], TensorRef):
+        raise Unsupported("expected a tensor and a fill value")
+    out = _output_dtype(ctx)
+    requested = _dtype_config(ctx)
+    if requested is not None and requested != out:
+        raise Unsupported(f"dtype={requested!r}")
+    position = values[0].position
+    dtype = "" if out == ctx.call.inputs[position].dtype else f", dtype={_TORCH_DTYPES[out]}"
+    fill = constant(values[1])  # a tensor or an array fill value is unsupported here
+    ctx.output(f"torch.full_like({ctx.input(position)}, {fill}{dtype})", ctx.input_layout(position))
+
+
+@register("Cumsum", "Cumprod", layout=AGNOSTIC, op=True)
+def cumulative(call, ctx: CallContext) -> None:
+    """``ops.cumsum(x, axis)``; torch sums integers in int64 unless told the Keras dtype."""
+    fn = "torch.cumsum" if call.layer.class_name == "Cumsum" else "torch.cumprod"
+    position = _tensor_argument(ctx)
+    _dtype_config(ctx)  # the recorded result dtype already reflects it
+    source, out = ctx.call.inputs[position].dtype, _output_dtype(ctx)
+    default = source if "float" in source else "int64"
+    dtype = "" if out == default else f", dtype={_TORCH_DTYPES[out]}"
+    layout = ctx.input_layout(position)
+    if layout.feature_order is not None:
+        raise Unsupported(f"{fn[6:]} of a flattened channels-first tensor")
+    axis = ctx.config.get("axis")
+    if axis is None:  # numpy: over the flattened array
+        x = ctx.input(position, keras_order(layout.rank))
+        ctx.output(f"{fn}({x}.flatten(), dim=0{dtype})", keras_order(1))
+        return
+    dim = torch_dim(layout, int(axis))
+    ctx.output(f"{fn}({ctx.input(position)}, dim={dim}{dtype})", layout)
+
+
+def _index_argument(ctx: CallContext, value) -> str:
+    """An integer index argument: a tensor, a Python integer or an integer array."""
+    if isinstance(value, TensorRef):
+        dtype = ctx.call.inputs[value.position].dtype
+        if not dtype.startswith(("int", "uint")):
+            raise Unsupported(f"indices of dtype {dtype}")
+        return ctx.input(value.position, keras_order(len(ctx.input_shape(value.position))))
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return repr(int(value))
+    array = as_array(value)
+    if array is None and isinstance(value, (list, tuple)):
+        array = np.asarray(value)
+    if array is None or array.dtype.kind not in "iu":
+        raise Unsupported(f"indices {type(value).__name__} (expected integers)")
+    if array.ndim == 0:
+        return repr(int(array))
+    if array.size <= INLINE_MAX_ELEMENTS:
+        return _literal(array)  # indexing with a list works on any device
+    return array_constant(ctx, array)
+
+
+@register("Take", layout=AGNOSTIC, op=True)
+def take(call, ctx: CallContext) -> None:
+    """``ops.take(table, positions, axis=0)`` is indexing: ``table[positions]``."""
+    values = arguments(ctx, ("x", "indices"))
+    if len(values) != 2:
+        raise Unsupported("expected an array and indices")
+    data, indices = values
+    axis = ctx.config.get("axis")
+    if isinstance(data, TensorRef):
+        layout = ctx.input_layout(data.position)
+        rank = layout.rank
+        if (
+            axis is not None
+            and layout.feature_order is None
+            and not isinstance(indices, TensorRef)
+            and np.ndim(indices) <= 1
+            and np.size(indices) <= INLINE_MAX_ELEMENTS
+        ):
+            # A few constant indices select along one axis: index it where it is in torch
+            # (a list keeps the axis, an integer removes it).
+            index = _index_argument(ctx, indices)
+            dim = layout.torch_axis(int(axis))
+            out = layout if np.ndim(indices) == 1 else reduced_layout(layout, {dim})
+            ctx.output(f"{ctx.input(data.position)}[{':, ' * dim}{index}]", out)
+            return
+        x = ctx.input(data.position, keras_order(rank))
+    else:
+        array = as_array(data)
+        if array is None or array.ndim == 0:
+            raise Unsupported(f"take from {type(data).__name__}")
+        if not isinstance(indices, TensorRef):
+            raise Unsupported("take with constant array and indices")
+        rank = array.ndim
+        x = array_constant(ctx, array)
+    index = _index_argument(ctx, indices)
+    if axis is None:
+        expr = f"{x}.flatten()[{index}]"
+    else:
+        axis = int(axis) % rank
+        expr = f"{x}[{':, ' * axis}{index}]"
+    ctx.output(expr, keras_order(len(ctx.output_shape())))
+
+
+@register("TakeAlongAxis", layout=KERAS, op=True)
+def take_along_axis(call, ctx: CallContext) -> None:
+    values = arguments(ctx, ("x", "indices"))
+    if len(values) != 2 or not all(isinstance(v, TensorRef) for v in values):
+        raise Unsupported("take_along_axis of constants")
+    data, indices = values
+    rank = len(ctx.input_shape(data.position))
+    x = ctx.input(data.position, keras_order(rank))
+    index = _index_argument(ctx, indices)
+    if ctx.call.inputs[indices.position].dtype != "int64":
+        index = f"{index}.long()"  # torch gathers with int64 indices only
+    axis = ctx.config.get("axis")
+    if axis is None:
+        ctx.output(f"torch.take_along_dim({x}, {index})", keras_order(1))
+        return
+    axis = int(axis) % rank
+    ctx.output(f"torch.take_along_dim({x}, {index}, dim={axis})", keras_order(rank))
+
+
+def _int_list(value, what: str) -> list[int]:
+    items = [value] if isinstance(value, numbers.Integral) else value
+    if not isinstance(items, (list, tuple)) or not all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items
+    ):
+        raise Unsupported(f"{what}={value!r} (expected integers known when the model was built)")
+    return [int(v) for v in items]
+
+
+@register("Tile", layout=AGNOSTIC, op=True)
+def tile(call, ctx: CallContext) -> None:
+    reps = _int_list(ctx.config.get("repeats"), "repeats")
+    position = _tensor_argument(ctx)
+    layout = ctx.input_layout(position)
+    if layout.feature_order is not None:
+        raise Unsupported("tile of a flattened channels-first tensor")
+    rank = layout.rank
+    if len(reps) <= rank:  # numpy pads the repeats with leading ones
+        full = [1] * (rank - len(reps)) + reps
+        torch_reps = tuple(full[axis] for axis in layout.perm)
+        ctx.output(f"torch.tile({ctx.input(position)}, {torch_reps!r})", layout)
+    else:
+        x = ctx.input(position, keras_order(rank))
+        ctx.output(f"torch.tile({x}, {tuple(reps)!r})", keras_order(len(reps)))
+
+
+@register("Repeat", layout=AGNOSTIC, op=True)
+def repeat(call, ctx: CallContext) -> None:
+    """``ops.repeat(x, n, axis)``: every element ``n`` times (torch's ``repeat_interleave``)."""
+    repeats = _int_list(ctx.config.get("repeats"), "repeats")
+    if len(repeats) != 1:
+        raise Unsupported(f"repeats={repeats!r} (one count per element)")
+    position = _tensor_argument(ctx)
+    layout = ctx.input_layout(position)
+    if layout.feature_order is not None:
+        raise Unsupported("repeat of a flattened channels-first tensor")
+    axis = ctx.config.get("axis")
+    if axis is None:
+        x = ctx.input(position, keras_order(layout.rank))
+        ctx.output(f"torch.repeat_interleave({x}.flatten(), {repeats[0]})", keras_order(1))
+        return
+    dim = torch_dim(layout, int(axis))
+    ctx.output(f"torch.repeat_interleave({ctx.input(position)}, {repeats[0]}, dim={dim})", layout)
+
+
+@register("BroadcastTo", layout=AGNOSTIC, op=True)
+def broadcast_to(call, ctx: CallContext) -> None:
+    shape = ctx.config.get("shape")
+    if isinstance(shape, (list, tuple)) and any(d is None for d in shape):
+        raise Unsupported(f"shape={shape!r} with unknown sizes (Keras cannot run it either)")
+    shape = _int_list(shape, "shape")
+    position = _tensor_argument(ctx)
+    layout = ctx.input_layout(position)
+    if layout.feature_order is not None:
+        raise Unsupported("broadcast_to of a flattened channels-first tensor")
+    if len(shape) == layout.rank:
+        ctx.output(f"{ctx.input(position)}.expand{layout.torch_shape(shape)!r}", layout)
+    else:
+        x = ctx.input(position, keras_order(layout.rank))
+        ctx.output(f"{x}.expand{tuple(shape)!r}", keras_order(len(shape)))
