@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from . import __version__  # noqa: E402
 from .convert import ClassModel, Options, Session, convert_graph  # noqa: E402
-from .errors import ConversionError  # noqa: E402
+from .errors import ConversionError, InputError  # noqa: E402
 from .graph import Graph  # noqa: E402
 from .verify import OutputError  # noqa: E402
 
@@ -37,6 +37,13 @@ class ConversionResult:
     # (``torch = keras.permute(perm)``); identity unless --channels-first.
     input_perms: list[tuple[int, ...]] = field(default_factory=list)
     output_perms: list[tuple[int, ...]] = field(default_factory=list)
+    reader: str = "keras"  # "file" (h5py only, no TensorFlow) or "keras"
+    reference: str = ""  # what ran the reference model when verified from a file read without Keras
+    report: Any = None  # codegen.report.Report, when verified
+    report_path: Path | None = None  # OUT_DIR/REPORT.md, when verified
+    test_path: Path | None = None  # OUT_DIR/test_model.py, with emit_test
+    layers: int = 0  # Keras layers and operations converted (nested models' included)
+    skeletons: list[str] = field(default_factory=list)  # --allow-unsupported: classes to write
 
     @property
     def verified(self) -> bool:
@@ -44,7 +51,9 @@ class ConversionResult:
 
     @property
     def passed(self) -> bool | None:
-        return None if self.errors is None else all(e.passed for e in self.errors)
+        if self.errors is None:
+            return None
+        return all(e.passed for e in self.errors) and (self.report is None or self.report.passed)
 
     @property
     def max_abs_error(self) -> float | None:
@@ -76,15 +85,22 @@ def generate(
     channels_first: bool = False,
     source: str = "a live keras.Model",
     command: str | None = None,
+    allow_unsupported: bool = False,
 ) -> Generated:
-    """Convert a loaded Keras model to source and a state_dict, without writing files."""
+    """Convert a loaded Keras model (or a :class:`Graph` a reader made) to source and a
+    state_dict, without writing files."""
     import torch
 
-    from .read_keras import read_model
     from .render import render_source
 
-    graph = read_model(model)
-    session = convert_graph(graph, Options(channels_first=channels_first), class_name=class_name)
+    if isinstance(model, Graph):
+        graph = model
+    else:
+        from .read_keras import read_model
+
+        graph = read_model(model)
+    options = Options(channels_first=channels_first, allow_unsupported=allow_unsupported)
+    session = convert_graph(graph, options, class_name=class_name)
     if command is None:
         command = "keras2torch convert MODEL -o OUT_DIR"
     text = render_source(session, source=source, command=command, version=__version__)
@@ -104,32 +120,60 @@ def convert(
     force: bool = False,
     tolerance: float | None = None,
     batch_size: int = 2,
+    reader: str | None = None,
+    emit_test: bool = False,
+    plugins: Any = None,
+    allow_unsupported: bool = False,
 ) -> ConversionResult:
     """Port a Keras model (a ``keras.Model`` or a path to ``.keras``/``.h5``) to ``out_dir``.
 
     Writes ``model.py`` (one ``nn.Module``) and ``model.pt`` (its state_dict). With
     ``verify=True`` both models run on the same random inputs and the result carries the
     per-output errors. Existing files with other content are kept unless ``force=True``.
+
+    ``reader`` chooses how a file is read: ``"file"`` reads it with h5py alone (no
+    TensorFlow; legacy ``.h5`` files Keras 3 cannot load included), ``"keras"`` loads it with
+    Keras 3; ``None`` (default) uses the file reader and falls back to Keras only for what
+    that reader cannot reproduce.
     """
-    from .read_keras import load_keras_file
     from .verify import DEFAULT_TOLERANCE, load_module_from_source
     from .write import check_overwrite, state_dict_bytes, write_all
 
+    if reader not in READERS:
+        raise InputError(f"reader={reader!r}: expected one of {', '.join(r for r in READERS if r)}")
+    from .plugins import activate
+
+    activate(plugins)  # converters (and Keras classes) of these plugins, before reading
     timings: dict[str, float] = {}
     start = time.perf_counter()
     out_dir = Path(out_dir)
-    if isinstance(model_or_path, (str, os.PathLike)):
+    is_path = isinstance(model_or_path, (str, os.PathLike))
+    if is_path:
         source = str(model_or_path)
-        model = load_keras_file(model_or_path)
+        graph, model, used = read_path(model_or_path, reader)
     else:
+        if reader == "file":
+            raise InputError("reader='file' reads model files; a live keras.Model is read by Keras")
         model = model_or_path
+        graph, used = None, "keras"
         source = f"the live keras.Model {getattr(model, 'name', '')!r}"
     timings["load"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    command = _command(source if isinstance(model_or_path, (str, os.PathLike)) else "MODEL", out_dir, class_name, channels_first)
-    generated = generate(model, class_name=class_name, channels_first=channels_first, source=source, command=command)
+    command = _command(source if is_path else "MODEL", out_dir, class_name, channels_first, reader)
+    generated = generate(
+        graph if graph is not None else model,
+        class_name=class_name,
+        channels_first=channels_first,
+        source=source,
+        command=command,
+        allow_unsupported=allow_unsupported,
+    )
     top = generated.top
+    if verify:
+        from .skeleton import check_verifiable
+
+        check_verifiable(generated, model)  # skeletons/stand-ins cannot run: say so up front
     # Prove the module is complete before writing anything: strict load of every key.
     module_ns = load_module_from_source(generated.source)
     torch_model = getattr(module_ns, top.name)()
@@ -142,6 +186,17 @@ def convert(
     module_path = out_dir / MODULE_FILE
     weights_path = out_dir / WEIGHTS_FILE
     files = {module_path: generated.source.encode(), weights_path: state_dict_bytes(generated.state_dict)}
+    reference = ""
+    if emit_test:  # test_model.py + the Keras reference outputs, made before anything is written
+        from .emit_test import test_files
+
+        if model is None:
+            model, reference = load_reference(model_or_path)
+        files.update(test_files(model, generated, out_dir, source=source, tolerance=tolerance, batch_size=batch_size))
+    if verify:
+        from .report import REPORT_FILE, check_report_path
+
+        check_report_path(out_dir / REPORT_FILE, force)  # never replace the user's own REPORT.md
     written = _write_outputs(files, weights_path, generated.state_dict, force, check_overwrite, write_all)
 
     result = ConversionResult(
@@ -149,20 +204,140 @@ def convert(
         weights_path=weights_path,
         class_name=top.name,
         source=source,
-        keras_model_name=model.name,
+        keras_model_name=generated.graph.name,
         # Keras's count: entries torch needs but Keras has no variable for are left out.
         parameters=sum(int(w.array.size) for w in top.weights if w.keras_variable),
         written=written,
         seconds=timings,
         input_perms=[layout.perm for layout in top.input_layouts],
         output_perms=[layout.perm for layout in top.output_layouts],
+        reader=used,
+        reference=reference,
+        test_path=out_dir / "test_model.py" if emit_test else None,
     )
+    result.layers = count_layers(generated.graph)
+    result.skeletons = list(dict.fromkeys(generated.session.skeletons.values()))
     if verify:
+        from . import progress
+
+        progress.stage("verifying")
         start = time.perf_counter()
         result.tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
-        result.errors = verify_parity(model, torch_model, generated, result.tolerance, batch_size)
+        if model is None:  # read without Keras: the reference is loaded only now
+            model, result.reference = load_reference(model_or_path)
+        from .report import verify_and_report
+
+        result.report, result.report_path = verify_and_report(
+            model, generated, out_dir, source=source, tolerance=result.tolerance, batch_size=batch_size, force=force
+        )
+        result.errors = result.report.output_errors
         timings["verify"] = time.perf_counter() - start
     return result
+
+
+READERS = (None, "file", "keras")
+
+
+def count_layers(graph: Graph) -> int:
+    """Keras layers and operations in the model, nested models' included (not inputs)."""
+    return sum(
+        1 for layer in graph.walk_layers() if layer.subgraph is None and layer.class_name != "InputLayer"
+    )
+
+
+def read_path(path: str | os.PathLike, reader: str | None = None) -> tuple[Graph, Any, str]:
+    """``(graph, keras model or None, reader used)`` for a model file.
+
+    ``reader=None``: the TensorFlow-free file reader, or Keras where that reader cannot
+    reproduce the model exactly (it says so with :class:`FileReaderUnsupported`).
+    """
+    if reader == "keras":
+        return _read_with_keras(path)
+    from .read_file import FileReaderUnsupported, read_file
+
+    try:
+        return read_file(path), None, "file"
+    except FileReaderUnsupported as exc:
+        if reader == "file":
+            raise
+        import importlib.util
+
+        if importlib.util.find_spec("keras") is None:
+            raise InputError(f"{path}: {exc} (reading it with Keras needs Keras installed)") from None
+        try:
+            return _read_with_keras(path)
+        except InputError as keras_exc:
+            raise InputError(f"{path}: {exc}; {keras_exc}") from None
+    except ConversionError:
+        raise
+    except Exception as exc:  # h5py/zipfile/json on a damaged file: one clear line
+        text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise InputError(
+            f"{path}: cannot be read, the file looks damaged ({type(exc).__name__}"
+            f"{': ' + text if text else ''})"
+        ) from None
+
+
+def _read_with_keras(path) -> tuple[Graph, Any, str]:
+    from .read_keras import load_keras_file, read_model
+
+    model = load_keras_file(path)
+    return read_model(model), model, "keras"
+
+
+def load_reference(path: str | os.PathLike) -> tuple[Any, str]:
+    """The model as its framework runs it, for verification: ``(model, framework)``.
+
+    Files written by Keras 3 load with Keras 3. Files written by Keras 2/tf.keras load with
+    tf-keras (Keras 2.x) when it is installed, since it reads them as they were meant
+    (Keras 3 changed hard_sigmoid, for one), else with Keras 3. A file with a Lambda layer is
+    never loaded by tf-keras (it would unmarshal the layer's Python code).
+    """
+    from .formats import open_model_file
+    from .read_file import spec_has_lambda
+
+    with open_model_file(path) as model_file:
+        legacy = model_file.keras_major < 3
+        lambdas = spec_has_lambda(model_file) if legacy else []
+    errors = []
+    order = ["tf_keras", "keras"] if legacy and not lambdas else ["keras"]
+    for framework in order:
+        try:
+            if framework == "keras":
+                from .read_keras import load_keras_file
+
+                return load_keras_file(path), "Keras 3"
+            return _load_tf_keras(path)
+        except ImportError:
+            errors.append(f"{framework} is not installed")
+        except InputError as exc:
+            errors.append(str(exc))
+    if legacy and lambdas:
+        errors.append(f"tf-keras is not used: Lambda layer(s) {lambdas} hold Python code")
+    raise InputError("cannot load a reference model to verify against: " + "; ".join(errors))
+
+
+def _load_tf_keras(path) -> tuple[Any, str]:
+    import shutil
+    import tempfile
+
+    from .keras_import import _stderr_silenced
+
+    with _stderr_silenced():
+        import tf_keras
+    link_dir = tempfile.mkdtemp(prefix="keras2torch-")
+    try:
+        link = Path(link_dir) / "model.h5"
+        os.symlink(Path(path).resolve(), link)
+        try:
+            with _stderr_silenced():
+                model = tf_keras.models.load_model(link, compile=False)
+        except Exception as exc:  # tf-keras raises many types for files it cannot read
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"tf-keras could not load it: {text}") from None
+    finally:
+        shutil.rmtree(link_dir, ignore_errors=True)
+    return model, f"tf-keras {tf_keras.__version__}"
 
 
 def _write_outputs(files, weights_path, state_dict, force, check_overwrite, write_all) -> bool:
@@ -189,11 +364,18 @@ def _same_state_dict(path: Path, state_dict) -> bool:
 
 
 def verify_parity(model, torch_model, generated: Generated, tolerance: float, batch_size: int = 2):
+    import numpy as np
+
     from .verify import compare, keras_outputs, sample_inputs, torch_outputs
 
     graph = generated.graph
     top = generated.top
     inputs = sample_inputs([t.shape for t in graph.inputs], [t.dtype for t in graph.inputs], batch=batch_size)
+    # A float input that feeds an Embedding holds token ids: give it small whole numbers.
+    users = graph.consumers()
+    for i, tensor in enumerate(graph.inputs):
+        if any(call.layer.class_name == "Embedding" for call in users.get(id(tensor), [])):
+            inputs[i] = np.abs(np.round(inputs[i] * 3)).astype(inputs[i].dtype)
     expected = keras_outputs(model, inputs)
     torch_model.eval()
     actual = torch_outputs(torch_model, inputs, top.input_layouts, top.output_layouts)
@@ -203,7 +385,9 @@ def verify_parity(model, torch_model, generated: Generated, tolerance: float, ba
     return compare(names, expected, actual, tolerance)
 
 
-def _command(source: str, out_dir: Path, class_name: str | None, channels_first: bool) -> str:
+def _command(
+    source: str, out_dir: Path, class_name: str | None, channels_first: bool, reader: str | None = None
+) -> str:
     import shlex
 
     parts = ["keras2torch", "convert", shlex.quote(source), "-o", shlex.quote(str(out_dir))]
@@ -211,4 +395,6 @@ def _command(source: str, out_dir: Path, class_name: str | None, channels_first:
         parts += ["--class-name", shlex.quote(class_name)]
     if channels_first:
         parts.append("--channels-first")
+    if reader:
+        parts += ["--reader", reader]
     return " ".join(parts)

@@ -16,6 +16,11 @@ EXAMPLES = """\
 examples:
   keras2torch convert model.keras -o ported/ --verify
   keras2torch convert legacy.h5 -o ported/ --class-name Classifier --channels-first
+  keras2torch convert model.h5 -o ported/ --reader keras
+  keras2torch convert model.keras -o ported/ --plugin my_converters.py --verify
+  keras2torch convert model.keras -o ported/ --allow-unsupported --json
+  keras2torch inspect model.keras
+  keras2torch layers
 """
 
 
@@ -51,12 +56,73 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="overwrite existing files with different content"
     )
     convert.add_argument(
+        "--reader",
+        choices=("keras", "file"),
+        default=None,
+        help="how to read MODEL: 'file' with h5py alone (no TensorFlow; also reads the tf.keras/"
+        "Keras 2 .h5 files Keras 3 refuses), 'keras' with Keras 3; default: 'file', falling "
+        "back to Keras for what that reader cannot reproduce",
+    )
+    convert.add_argument(
         "--tolerance",
         type=float,
         default=None,
         help="largest allowed max|delta| / max(1, max|keras output|) (default 1e-4)",
     )
+    convert.add_argument(
+        "--emit-test",
+        action="store_true",
+        help="also write OUT_DIR/test_model.py and OUT_DIR/model_reference.npz: a pytest check "
+        "of model.py against Keras's outputs that needs only torch, numpy and pytest",
+    )
+    from .cli_extra import add_commands, add_convert_options
+
+    add_convert_options(convert)  # --plugin, --allow-unsupported, --quiet, --json
+    _add_verify_parser(commands)
+    add_commands(commands)  # inspect, layers
     return parser
+
+
+VERIFY_EXAMPLES = """\
+examples:
+  keras2torch verify model.keras ported/
+  keras2torch verify model.keras ported/ --tolerance 1e-3
+"""
+
+
+def _add_verify_parser(commands) -> None:
+    verify = commands.add_parser(
+        "verify",
+        help="compare OUT_DIR/model.py + model.pt (edited or not) with the Keras model, "
+        "layer by layer; writes OUT_DIR/REPORT.md",
+        description="Run MODEL in Keras and OUT_DIR/model.py with OUT_DIR/model.pt (edited or\n"
+        "not) on the same random inputs. Compares the final outputs, in inference and\n"
+        "(where deterministic) training mode, and every layer's output wherever model.py\n"
+        "still has the generated structure; writes OUT_DIR/REPORT.md.\n"
+        "Exit status: 0 passed, 1 outside the tolerance, 2 bad input.",
+        epilog=VERIFY_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    verify.add_argument("model", metavar="MODEL", help="the .keras or .h5 model file")
+    verify.add_argument("out_dir", metavar="OUT_DIR", help="a folder keras2torch convert wrote")
+    verify.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help="largest allowed max|delta| / max(1, max|keras output|) (default 1e-4)",
+    )
+    verify.add_argument(
+        "--class-name", metavar="NAME", help="the nn.Module's name (default: read from model.py)"
+    )
+    verify.add_argument(
+        "--channels-first",
+        action="store_true",
+        default=None,
+        help="forward() takes channels-first tensors (default: read from model.py)",
+    )
+    verify.add_argument(
+        "--force", action="store_true", help="overwrite a REPORT.md that keras2torch did not write"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,37 +130,45 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
     if args.command == "convert":
         return _convert(args)
-    return EXIT_BAD_INPUT
+    if args.command == "verify":
+        return _verify(args)
+    from .cli_extra import run_command
+
+    status = run_command(args)
+    return EXIT_BAD_INPUT if status is None else status
 
 
 def _convert(args) -> int:
+    from .cli_extra import convert_session, fail, finish, unexpected
     from .errors import ConversionError
 
     if args.class_name is not None and not args.class_name.isidentifier():
-        print(f"keras2torch: error: --class-name {args.class_name!r} is not a Python identifier", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return fail(args, f"--class-name {args.class_name!r} is not a Python identifier")
     try:
         from .api import convert
 
-        result = convert(
-            args.model,
-            args.out_dir,
-            class_name=args.class_name,
-            verify=args.verify,
-            channels_first=args.channels_first,
-            force=args.force,
-            tolerance=args.tolerance,
-        )
+        with convert_session(args):  # the progress bar, on a terminal
+            result = convert(
+                args.model,
+                args.out_dir,
+                class_name=args.class_name,
+                verify=args.verify,
+                channels_first=args.channels_first,
+                force=args.force,
+                tolerance=args.tolerance,
+                reader=args.reader,
+                emit_test=args.emit_test,
+                plugins=args.plugins,
+                allow_unsupported=args.allow_unsupported,
+            )
     except ConversionError as exc:
-        print(f"keras2torch: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return fail(args, exc)
     except KeyboardInterrupt:
         print("keras2torch: interrupted; nothing half-written was left behind", file=sys.stderr)
         return 130
-    print(format_report(result))
-    if result.verified and not result.passed:
-        return EXIT_VERIFY_FAILED
-    return EXIT_OK
+    except Exception as exc:  # no traceback reaches the user (KERAS2TORCH_DEBUG=1 shows it)
+        return unexpected(args, exc)
+    return finish(args, result)  # the summary (or --json); exit 1 if verification failed
 
 
 def format_report(result) -> str:
@@ -103,14 +177,49 @@ def format_report(result) -> str:
     lines.append(f"  {result.module_path}  class {result.class_name}  ({state})")
     lines.append(f"  {result.weights_path}  state_dict, {result.parameters:,} parameters")
     timing = ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
-    lines.append(f"  time: {timing}")
+    reader = "file (h5py, no TensorFlow)" if result.reader == "file" else "Keras"
+    lines.append(f"  time: {timing}  (read by: {reader})")
     if result.verified:
-        lines.append(f"Verification against Keras (random inputs, tolerance {result.tolerance:g}):")
+        against = result.reference or "Keras"
+        lines.append(f"Verification against {against} (random inputs, tolerance {result.tolerance:g}):")
         for e in result.errors:
             verdict = "ok" if e.passed else "FAILED"
             lines.append(f"  {e.name:<10} max|delta| {e.max_abs:.3g}  relative {e.max_rel:.3g}  {verdict}")
         lines.append("PASSED" if result.passed else "FAILED: the port does not match Keras")
+    if getattr(result, "report_path", None) is not None:
+        from .report import jump_text
+
+        lines.append(f"  report: {result.report_path}{jump_text(result.report)}")
+    if getattr(result, "test_path", None) is not None:
+        lines.append(f"  regression test: {result.test_path} (run it with pytest)")
     return "\n".join(lines)
+
+
+def _verify(args) -> int:
+    from .errors import ConversionError
+
+    if args.class_name is not None and not args.class_name.isidentifier():
+        print(f"keras2torch: error: --class-name {args.class_name!r} is not a Python identifier", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        from .report import format_verify, verify_folder
+
+        report, path = verify_folder(
+            args.model,
+            args.out_dir,
+            tolerance=args.tolerance,
+            class_name=args.class_name,
+            channels_first=args.channels_first,
+            force=args.force,
+        )
+    except ConversionError as exc:
+        print(f"keras2torch: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("keras2torch: interrupted; nothing half-written was left behind", file=sys.stderr)
+        return 130
+    print(format_verify(report, path))
+    return EXIT_OK if report.passed else EXIT_VERIFY_FAILED
 
 
 if __name__ == "__main__":

@@ -260,7 +260,9 @@ class ClassBuilder:
                     except KeyError as exc:  # a config without an option Keras always writes
                         raise Unsupported(f"its config has no {exc.args[0]!r} option") from None
                     except (TypeError, ValueError, ArithmeticError) as exc:  # a bad config value
-                        raise Unsupported(f"its config has an invalid value ({exc})") from None
+                        raise Unsupported(
+                            f"its converter failed: {type(exc).__name__}: {exc} (an unexpected config value?)"
+                        ) from None
                     unread = unread_options(ctx.config)
                     if unread:
                         raise Unsupported("unsupported option(s) " + ", ".join(unread))
@@ -278,7 +280,7 @@ class ClassBuilder:
         return self.model
 
     def _problem(self, layer: Layer, text: str) -> None:
-        problem = f"{layer.name!r} ({layer.class_name}): {text}"
+        problem = f"{layer.name!r} ({comment_text(layer.class_name)}): {text}"
         if problem not in self.session.problems:  # a shared layer is reported once
             self.session.problems.append(problem)
 
@@ -313,7 +315,7 @@ class ClassBuilder:
     @staticmethod
     def _label(call: Call) -> str:
         kind = f"ops.{call.layer.class_name}" if call.layer.is_op else call.layer.class_name
-        return f"{comment_text(call.layer.name)} ({kind})"
+        return f"{comment_text(call.layer.name)} ({comment_text(kind)})"  # both from the file
 
     # -- naming and return ----------------------------------------------------------------
     def _finish(self) -> None:
@@ -524,8 +526,13 @@ def _unique_class(session: Session, name: str) -> str:
     return candidate
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def shape_text(shape) -> str:
-    dims = ["N" if i == 0 and d is None else ("?" if d is None else str(d)) for i, d in enumerate(shape)]
+    # Only integers are written: a shape is read from the file and ends up in comments.
+    dims = ["N" if i == 0 and d is None else (str(int(d)) if _is_int(d) else "?") for i, d in enumerate(shape)]
     return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
 

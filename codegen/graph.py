@@ -42,6 +42,9 @@ class Layer:
     subgraph: Graph | None = None  # for a nested Sequential/Functional model
     is_op: bool = False  # a keras.ops call recorded in a functional graph
     config_error: str | None = None  # get_config() failed: the layer cannot be ported
+    # Why no converter can port it, when a reader knows better than "not supported" (a
+    # TensorFlow function without a keras.ops equivalent, a Lambda's Python code).
+    unsupported: str = ""
     calls: list[Call] = field(default_factory=list)
 
     @property

@@ -32,3 +32,29 @@ def import_keras():
     with _stderr_silenced():
         import keras
     return keras
+
+
+def keras_setting(name: str, default):
+    """A global Keras setting (``epsilon``, ``image_data_format``) without importing Keras.
+
+    The running Keras's value when Keras is already imported; otherwise what Keras would
+    read at import time from ``$KERAS_HOME/keras.json`` (``~/.keras/keras.json``).
+    """
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        getter = getattr(keras.config, name, None)
+        if getter is not None:
+            return getter()
+    import json
+
+    if "KERAS_HOME" in os.environ:
+        base = os.environ["KERAS_HOME"]
+    else:
+        home = os.path.expanduser("~")
+        base = os.path.join(home if os.access(home, os.W_OK) else "/tmp", ".keras")
+    try:
+        with open(os.path.join(base, "keras.json")) as f:
+            value = json.load(f).get(name, default)
+    except (OSError, ValueError, AttributeError):
+        return default
+    return default if value is None else value

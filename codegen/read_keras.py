@@ -43,7 +43,9 @@ def load_keras_file(path: str | os.PathLike) -> Any:
         load_path = Path(link_dir) / f"model{suffix}"
         os.symlink(path.resolve(), load_path)
     try:
-        model = keras.saving.load_model(load_path, compile=False, safe_mode=True)
+        from .standins import load_model  # safe mode; stand-ins for unavailable classes
+
+        model = load_model(keras, load_path, path)
     except Exception as exc:  # Keras raises many types for bad files
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if suffix == ".h5" and _is_weights_only_h5(path):
@@ -183,7 +185,9 @@ class _GraphReader:
         elif is_layer:  # a subclassed model stays one opaque layer: reported as unsupported
             prefix = (getattr(op, "path", None) or op.name) + "/"
             for var in op.weights:
-                key = var.path[len(prefix) :] if var.path.startswith(prefix) else var.name
+                # Sublayers Keras builds outside the layer's scope (a loaded Bidirectional's
+                # forward_lstm/..., TimeDistributed's dense/...) keep their own full path.
+                key = var.path[len(prefix) :] if var.path.startswith(prefix) else var.path
                 layer.weights[key] = np.asarray(var.numpy())
                 layer.trainable[key] = bool(var.trainable)
             inner = getattr(op, "layer", None)  # TimeDistributed(<Sequential/Functional>)

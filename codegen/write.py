@@ -49,5 +49,62 @@ def check_overwrite(files: dict[Path, bytes], force: bool) -> None:
 
 
 def write_all(files: dict[Path, bytes]) -> None:
-    for path, data in files.items():
-        atomic_write_bytes(path, data)
+    """Write every file, all or nothing as far as the file system allows.
+
+    Each file is first written in full (and fsync'ed) to a temporary file next to it; only
+    when all of them are complete are they renamed into place, each rename atomic. An
+    interruption or error while writing (Ctrl-C, a full disk) leaves every old file as it
+    was and removes the temporary files and any folder this call created.
+    """
+    from . import progress
+
+    staged: list[tuple[str, Path]] = []
+    created: list[Path] = []
+    done = False
+    try:
+        for index, (path, data) in enumerate(files.items()):
+            progress.update("writing", index, len(files))
+            created += _make_folders(path.parent)
+            staged.append((_stage(path, data), path))
+        for tmp, path in staged:
+            os.replace(tmp, path)
+        done = True
+    finally:
+        if not done:
+            for tmp, _ in staged:
+                try:
+                    os.unlink(tmp)
+                except FileNotFoundError:  # already renamed into place
+                    pass
+            for folder in reversed(created):
+                try:
+                    folder.rmdir()
+                except OSError:  # not empty: something else lives there now
+                    pass
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and missing parents; returns those created, outermost first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for each in reversed(missing):
+        each.mkdir(exist_ok=True)
+    return list(reversed(missing))
+
+
+def _stage(path: Path, data: bytes) -> str:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return tmp

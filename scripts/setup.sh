@@ -14,5 +14,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q torch==2.13.0
     .venv/bin/python -m pip install -q tensorflow-cpu==2.21.0
     .venv/bin/python -m pip install -q -e ".[test]"
+    # tf-keras requires the `tensorflow` wheel, whose files replace tensorflow-cpu's (and print
+    # CUDA start-up noise): put the CPU build's files back.
+    if .venv/bin/python -m pip show -q tensorflow >/dev/null 2>&1; then
+        .venv/bin/python -m pip install -q --no-deps --force-reinstall tensorflow-cpu==2.21.0
+    fi
     touch "$stamp"
 fi

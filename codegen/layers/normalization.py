@@ -165,9 +165,9 @@ def _keras_broadcast(raw: list[int], shape) -> list[int]:
 
 def keras_epsilon() -> float:
     """keras.config.epsilon() of the Keras that computes the reference (1e-7 by default)."""
-    import keras
+    from ..keras_import import keras_setting
 
-    return float(keras.config.epsilon())
+    return float(keras_setting("epsilon", 1e-7))
 
 
 def _epsilon(ctx: CallContext, default: float) -> float:

@@ -53,9 +53,9 @@ def _constant(value, what: str) -> np.ndarray:
 
 def _keras_data_format() -> str:
     """The global image data format, which Keras's Rescaling reads at call time."""
-    import keras
+    from ..keras_import import keras_setting
 
-    return keras.config.image_data_format()
+    return keras_setting("image_data_format", "channels_last")
 
 
 def _to_torch(array: np.ndarray, keras_shape: tuple[int, ...], layout: Layout) -> np.ndarray:
