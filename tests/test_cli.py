@@ -66,8 +66,8 @@ def test_refuses_to_overwrite_edited_file(small_model_file, tmp_path):
         (None, "no such file"),
         (b"", "not a Keras model file"),
         (b"garbage, not a model", "not a Keras model file"),
-        (b"PK\x03\x04truncated zip", "could not load"),
-        (b"\x89HDF\r\n\x1a\ntruncated", "could not load"),
+        (b"PK\x03\x04truncated zip", "damaged zip"),
+        (b"\x89HDF\r\n\x1a\ntruncated", "cannot be read"),
     ],
 )
 def test_bad_input_one_line_exit_2(tmp_path, content, message):
