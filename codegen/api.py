@@ -327,7 +327,9 @@ def _load_tf_keras(path) -> tuple[Any, str]:
         import tf_keras
     link_dir = tempfile.mkdtemp(prefix="keras2torch-")
     try:
-        link = Path(link_dir) / "model.h5"
+        from .formats import sniff
+
+        link = Path(link_dir) / ("model.keras" if sniff(path) == "zip" else "model.h5")
         os.symlink(Path(path).resolve(), link)
         try:
             with _stderr_silenced():

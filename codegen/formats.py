@@ -47,8 +47,8 @@ class ModelFile:
 
     @property
     def keras_major(self) -> int:
-        """The major Keras version that wrote the file (3 for .keras archives)."""
-        if self.kind == "keras":
+        """The major Keras version that wrote the file (tf-keras 2.13+ writes .keras too)."""
+        if self.kind == "keras" and not self.keras_version:
             return 3
         try:
             return int(str(self.keras_version).split(".")[0])

@@ -67,6 +67,7 @@ class LayerSpec:
     model: ModelSpec | None = None  # a nested Sequential/Functional model
     custom: str | None = None  # registered name of a class Keras does not define
     trainable: bool = True
+    cudnn: bool = False  # a Keras 2 CuDNNLSTM/CuDNNGRU (in cuDNN's weight layout), read as LSTM/GRU
 
 
 @dataclass
@@ -136,7 +137,16 @@ class _Parser:
             is_op = "trainable" not in config and "dtype" not in config and "layers" not in config
         # Keras's Python class names, where the registered name differs.
         class_name = {"GroupQueryAttention": "GroupedQueryAttention"}.get(class_name, class_name)
+        cudnn = False
+        if self.legacy:
+            inner = config.get("layer") if class_name == "Bidirectional" else None
+            cudnn = class_name in CUDNN or (
+                isinstance(inner, dict) and inner.get("class_name") in CUDNN
+            )
+            if class_name in CUDNN:
+                class_name, config = CUDNN[class_name], cudnn_config(CUDNN[class_name], config)
         spec = LayerSpec(name=name, class_name=class_name, config=_clean(config), is_op=is_op)
+        spec.cudnn = cudnn
         spec.trainable = config.get("trainable", True) is not False
         if isinstance(module, str) and not module.startswith(("keras", "tf_keras", "tensorflow")):
             spec.custom = registered or f"{module}.{class_name}"
@@ -388,11 +398,26 @@ def _clean(value):
     return value
 
 
+# Keras 2's cuDNN-only recurrent layers: an LSTM/GRU with fixed activations (cuDNN's sigmoid,
+# not Keras 2's default hard_sigmoid) whose weights are stored in cuDNN's layout.
+CUDNN = {"CuDNNLSTM": "LSTM", "CuDNNGRU": "GRU"}
+
+
+def cudnn_config(kind: str, config: dict) -> dict:
+    config = dict(config, activation="tanh", recurrent_activation="sigmoid", use_bias=True)
+    if kind == "GRU":
+        config["reset_after"] = True
+    return config
+
+
 def _wrapped(entry) -> dict | None:
     """The normalized config of a layer inside a wrapper (Bidirectional, TimeDistributed)."""
     if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
         return None
     inner = copy.deepcopy(entry)
+    if inner.get("class_name") in CUDNN:
+        kind = CUDNN[inner["class_name"]]
+        inner["class_name"], inner["config"] = kind, cudnn_config(kind, inner["config"])
     inner["config"] = normalize_legacy_config(str(inner.get("class_name")), inner["config"])
     return inner
 

@@ -27,6 +27,8 @@ from .legacy_config import TF_OP_LAYERS, LayerSpec, ModelSpec, NodeSpec, Ref, pa
 from .shapes import ShapeError, Site, infer
 from .stored_weights import (
     Var,
+    from_cudnn,
+    from_theano,
     WeightsUnsupported,
     assign_legacy,
     legacy_group_weights,
@@ -54,6 +56,7 @@ def read_file(path: str | os.PathLike, check_shapes: bool = False) -> Graph:
 def read_model_file(model_file: ModelFile, check_shapes: bool = False) -> Graph:
     spec = parse_model(model_file.config, model_file.keras_major)
     builder = _ModelBuilder(spec)
+    builder.theano = model_file.kind == "h5" and str(model_file.backend).lower() == "theano"
     graph = builder.build()
     if check_shapes:
         mismatches = builder.all_mismatches()
@@ -107,29 +110,83 @@ _MASK_ARGUMENT = {
 # ... and ``training`` where call()'s default is not None.
 _TRAINING_DEFAULT = {
     name: False
-    for name in (
-        "AlphaDropout ConvLSTM1D ConvLSTM2D ConvLSTM3D Dropout GRU GaussianDropout GaussianNoise "
-        "LSTM RNN SimpleRNN SpatialDropout1D SpatialDropout2D SpatialDropout3D"
-    ).split()
+    for name in [
+        "AlphaDropout",
+        "ConvLSTM1D",
+        "ConvLSTM2D",
+        "ConvLSTM3D",
+        "Dropout",
+        "GRU",
+        "GaussianDropout",
+        "GaussianNoise",
+        "LSTM",
+        "RNN",
+        "SimpleRNN",
+        "SpatialDropout1D",
+        "SpatialDropout2D",
+        "SpatialDropout3D",
+    ]
 } | {
     name: True
-    for name in (
-        "AugMix CenterCrop CutMix MixUp RandAugment RandomBrightness RandomColorDegeneration "
-        "RandomColorJitter RandomContrast RandomCrop RandomElasticTransform RandomErasing "
-        "RandomFlip RandomGaussianBlur RandomGrayscale RandomHue RandomInvert RandomPerspective "
-        "RandomPosterization RandomRotation RandomSaturation RandomSharpness RandomShear "
-        "RandomTranslation RandomZoom Resizing Solarization"
-    ).split()
+    for name in [
+        "AugMix",
+        "CenterCrop",
+        "CutMix",
+        "MixUp",
+        "RandAugment",
+        "RandomBrightness",
+        "RandomColorDegeneration",
+        "RandomColorJitter",
+        "RandomContrast",
+        "RandomCrop",
+        "RandomElasticTransform",
+        "RandomErasing",
+        "RandomFlip",
+        "RandomGaussianBlur",
+        "RandomGrayscale",
+        "RandomHue",
+        "RandomInvert",
+        "RandomPerspective",
+        "RandomPosterization",
+        "RandomRotation",
+        "RandomSaturation",
+        "RandomSharpness",
+        "RandomShear",
+        "RandomTranslation",
+        "RandomZoom",
+        "Resizing",
+        "Solarization",
+    ]
 }
 # Layers whose output carries the mask of their first input (Keras's default compute_mask).
 _KEEPS_MASK = set(
-    (
-        "Activation ELU LeakyReLU PReLU ReLU Softmax Dense Identity BatchNormalization "
-        "GroupNormalization LayerNormalization UnitNormalization Normalization Rescaling "
-        "ActivityRegularization AlphaDropout Dropout GaussianDropout GaussianNoise "
-        "SpatialDropout1D SpatialDropout2D SpatialDropout3D MultiHeadAttention "
-        "GroupedQueryAttention GroupQueryAttention"
-    ).split()
+    [
+        "Activation",
+        "ELU",
+        "LeakyReLU",
+        "PReLU",
+        "ReLU",
+        "Softmax",
+        "Dense",
+        "Identity",
+        "BatchNormalization",
+        "GroupNormalization",
+        "LayerNormalization",
+        "UnitNormalization",
+        "Normalization",
+        "Rescaling",
+        "ActivityRegularization",
+        "AlphaDropout",
+        "Dropout",
+        "GaussianDropout",
+        "GaussianNoise",
+        "SpatialDropout1D",
+        "SpatialDropout2D",
+        "SpatialDropout3D",
+        "MultiHeadAttention",
+        "GroupedQueryAttention",
+        "GroupQueryAttention",
+    ]
 )
 _MERGES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"}
 _RNNS = {"LSTM", "GRU", "SimpleRNN", "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
@@ -159,9 +216,10 @@ class _ModelBuilder:
         self.outputs: dict[tuple[str, int], list[Tensor]] = {}
         self.masks: dict[int, Any] = {}  # id(tensor) -> its Keras mask (a Tensor or _MASK_FLAG)
         self.calls: list[Call] = []
-        self.unknown: set[int] = set()  # tensors whose shape could not be known
-        self.synthetic: dict[str, int] = {}
+        self.unknown: set[int] = set()  # calls whose output shapes could not be known
+        self.taken: set[str] = set()  # names of the layers made here (operations)
         self.mismatches: list[str] = []  # shape rules that disagree with shapes in the file
+        self.theano = False  # weights saved by Keras 2 with the Theano backend
         self.graph: Graph | None = None
 
     # -- layers ---------------------------------------------------------------------------
@@ -204,16 +262,18 @@ class _ModelBuilder:
         self.specs[id(layer)] = spec
         return layer
 
-    def _synthetic_layer(self, base: str, class_name: str, config: dict, is_op: bool) -> Layer:
-        count = self.synthetic.get(base, 0)
-        self.synthetic[base] = count + 1
-        name = base if count == 0 else f"{base}_{count}"
-        while name in self.layers:
+    def _synthetic_layer(
+        self, base: str, class_name: str, config: dict, is_op: bool, own: bool = False
+    ) -> Layer:
+        """A layer the config does not list: an operation Keras 3 would record (a mask's
+        not_equal) or one a TensorFlow function becomes (``own``: it may take ``base``, the
+        name of the TFOpLambda layer it replaces)."""
+        name, count = base, 0
+        while name in self.taken or (name in self.layers and not (own and name == base)):
             count += 1
             name = f"{base}_{count}"
-        layer = Layer(name=name, class_name=class_name, config=dict(config, name=name), is_op=is_op)
-        self.layers[name] = layer
-        return layer
+        self.taken.add(name)
+        return Layer(name=name, class_name=class_name, config=dict(config, name=name), is_op=is_op)
 
     # -- calls ----------------------------------------------------------------------------
     def _make_call(
@@ -259,7 +319,9 @@ class _ModelBuilder:
             except ShapeError as exc:
                 complete = recorded and all(r is not None for r in recorded)
                 if _has_converter(layer) and not complete:
-                    raise InputError(f"layer {layer.name!r} ({layer.class_name}): {exc}") from None
+                    raise FileReaderUnsupported(
+                        f"layer {layer.name!r} ({layer.class_name}): {exc} in the file reader"
+                    ) from None
                 results = list(recorded) if complete else None
         if results is not None and recorded:
             for i, value in enumerate(recorded):
@@ -390,6 +452,23 @@ class _ModelBuilder:
                     self.spec.layer(v.layer)  # InputError for a layer that does not exist
                     missing = True
                     return None
+                producer = outputs[0].producer if outputs else None
+                while (
+                    v.tensor >= len(outputs)
+                    and producer is not None
+                    and id(producer) in self.unknown
+                ):
+                    # An unsupported call with more outputs than known (tf.split): keep the
+                    # graph connected; the call itself is reported.
+                    outputs.append(
+                        Tensor(
+                            shape=outputs[0].shape,
+                            dtype=outputs[0].dtype,
+                            producer=producer,
+                            index=len(outputs),
+                        )
+                    )
+                    producer.outputs.append(outputs[-1])
                 if v.tensor >= len(outputs):
                     raise InputError(
                         f"model {self.spec.name!r}: {v.layer!r} has no output {v.tensor}"
@@ -435,26 +514,22 @@ class _ModelBuilder:
 
         def emit(class_name, config, op_args, op_kwargs=None, is_op=True, suffix=""):
             base = spec.name if not suffix else f"{spec.name}_{suffix}"
-            op_layer = self._synthetic_layer(base, class_name, config, is_op)
+            op_layer = self._synthetic_layer(base, class_name, config, is_op, own=not suffix)
             call = self._make_call(op_layer, tuple(op_args), dict(op_kwargs or {}))
+            emitted.append(call)
             if id(call) in self.unknown:
                 raise TFFunctionUnsupported(
                     f"tf.{function}: cannot compute the shape of its result"
                 )
-            emitted.append(call)
             return list(call.outputs)
 
         before = len(self.calls)
-        # The first operation takes the TFOpLambda layer's name, as Keras names its operations.
-        self.layers.pop(spec.name, None)
         try:
-            outputs = translate(function, first, kwargs, emit)
+            return list(translate(function, first, kwargs, emit))
         except TFFunctionUnsupported as exc:
             for call in emitted:  # drop what was emitted before the failure
-                call.layer.calls.remove(call)
-                self.layers.pop(call.layer.name, None)
+                self.taken.discard(call.layer.name)
             del self.calls[before:]
-            self.layers[spec.name] = layer
             layer.unsupported = str(exc)
             flat = [v for v in _flatten((args, kwargs)) if isinstance(v, Tensor)]
             call = Call(layer=layer, inputs=flat, outputs=[])
@@ -468,7 +543,6 @@ class _ModelBuilder:
             self.calls.append(call)
             self.unknown.add(id(call))
             return call.outputs
-        return list(outputs)
 
     # -- masks ----------------------------------------------------------------------------
     def _first_tensor(self, args) -> Tensor | None:
@@ -554,12 +628,12 @@ class _ModelBuilder:
             mask = self.masks.get(id(query)) if isinstance(query, Tensor) else None
             if mask is not None and not self.synthesize_masks:
                 mask = _MASK_FLAG
-        elif kind in _KEEPS_MASK:
+        elif kind in _KEEPS_MASK or kind == "TimeDistributed":
             mask = previous
         elif (
             previous is not None
             and self.synthesize_masks
-            and (spec.model is not None or kind in ("Concatenate", "TimeDistributed"))
+            and (spec.model is not None or kind == "Concatenate")
         ):
             raise FileReaderUnsupported(
                 f"layer {spec.name!r} ({kind}) receives a Keras mask, which the file reader "
@@ -641,7 +715,9 @@ class _ModelBuilder:
             group = root.get(spec.name)
             if spec.model is not None or id(layer) in self.children:
                 stored = legacy_group_weights(group) if group is not None else []
-                self.children[id(layer)]._load_nested_legacy(stored, layer.name)
+                child = self.children[id(layer)]
+                child._set_theano(self.theano)
+                child._load_nested_legacy(stored, layer.name)
                 continue
             expected = self._expected(layer, spec)
             stored = legacy_group_weights(group) if group is not None else []
@@ -649,9 +725,21 @@ class _ModelBuilder:
                 arrays = {"/".join(name_parts(n)[-1:]): a for n, a in stored}
                 self._store(layer, spec, [], arrays)
                 continue
-            self._store(
-                layer, spec, expected, assign_legacy(layer.name, spec.class_name, expected, stored)
-            )
+            arrays = assign_legacy(layer.name, spec.class_name, expected, stored)
+            self._store(layer, spec, expected, self._legacy_arrays(spec, arrays))
+
+    def _set_theano(self, theano: bool) -> None:
+        self.theano = theano
+        for child in self.children.values():
+            child._set_theano(theano)
+
+    def _legacy_arrays(self, spec: LayerSpec, arrays: dict) -> dict:
+        """Variables as a Keras 2 file stored them -> as Keras 3 holds them."""
+        if spec.cudnn:
+            arrays = {k: from_cudnn(k, v) for k, v in arrays.items()}
+        if self.theano:
+            arrays = {k: from_theano(spec.class_name, k, v) for k, v in arrays.items()}
+        return arrays
 
     def _load_nested_legacy(self, stored: list, model_name: str) -> None:
         """A nested model's weights: one flat list, each name starting with its layer's name."""
@@ -683,9 +771,8 @@ class _ModelBuilder:
         if not by_name:
             groups = self._keras2_order(leaves, stored, model_name)
         for (layer, spec, builder, expected), group in zip(leaves, groups):
-            builder._store(
-                layer, spec, expected, assign_legacy(layer.name, spec.class_name, expected, group)
-            )
+            arrays = assign_legacy(layer.name, spec.class_name, expected, group)
+            builder._store(layer, spec, expected, builder._legacy_arrays(spec, arrays))
 
     def _keras2_order(self, leaves, stored, model_name: str) -> list[list]:
         """Keras 2 lists a model's weights trainable first (layer by layer), then the rest."""
@@ -713,6 +800,8 @@ class _ModelBuilder:
         """Keras 3 ``model.weights.h5``: paths built from snake-cased class names."""
         if self.spec.class_name == "Sequential":
             layers = [layer for layer in self._config_order() if layer.class_name != "InputLayer"]
+        elif self.spec.legacy:  # tf-keras lists a model's layers in its config's order
+            layers = self._config_order()
         else:
             layers = [layer for layer in self._graph_order() if not layer.is_op]
         used: dict[str, int] = {}

@@ -957,6 +957,99 @@ def _einsum(site: Site):
     return [(tuple(sizes[c] for c in out), result_dtype(*(site.dtype_of(r) for r in refs)))]
 
 
+def _dtype_config(site: Site, default: str) -> str:
+    dtype = site.config.get("dtype")
+    if isinstance(dtype, dict):
+        dtype = compute_dtype(dtype)
+    return default if dtype is None else str(dtype)
+
+
+@op_rule("OnesLike", "ZerosLike", "FullLike")
+def _like(site: Site):
+    return [(site.x, _dtype_config(site, site.x_dtype))]
+
+
+@op_rule("Cumsum", "Cumprod")
+def _cumulative(site: Site):
+    x = site.x
+    axis = site.config.get("axis")
+    source = site.x_dtype
+    dtype = _dtype_config(site, "int32" if source == "bool" else source)
+    if axis is None:
+        return [((None if None in x else math.prod(x),), dtype)]
+    return [(x, dtype)]
+
+
+def _operand_shape(site: Site, value) -> Shape:
+    return site.shape_of(value) if isinstance(value, TensorRef) else _scalar_shape(value)
+
+
+@op_rule("Take")
+def _take(site: Site):
+    data, indices = _operands(site, ("x", "indices"))
+    x = _operand_shape(site, data)
+    index = _operand_shape(site, indices)
+    axis = site.config.get("axis")
+    dtype = (
+        site.dtype_of(data)
+        if isinstance(data, TensorRef)
+        else str(getattr(data, "dtype", "float32"))
+    )
+    if axis is None:
+        return [(index, dtype)]
+    axis = int(axis) % len(x)
+    return [((*x[:axis], *index, *x[axis + 1 :]), dtype)]
+
+
+@op_rule("TakeAlongAxis")
+def _take_along_axis(site: Site):
+    data, indices = _operands(site, ("x", "indices"))
+    x, index = site.shape_of(data), site.shape_of(indices)
+    axis = site.config.get("axis")
+    if axis is None:
+        return [((None if None in index else math.prod(index),), site.dtype_of(data))]
+    axis = int(axis) % len(x)
+    others = broadcast(
+        tuple(1 if i == axis else d for i, d in enumerate(x)),
+        tuple(1 if i == axis else d for i, d in enumerate(index)),
+    )
+    return [
+        (tuple(index[axis] if i == axis else d for i, d in enumerate(others)), site.dtype_of(data))
+    ]
+
+
+@op_rule("Tile")
+def _tile(site: Site):
+    x = site.x
+    reps = site.config.get("repeats")
+    reps = [reps] if isinstance(reps, int) else list(reps)
+    rank = max(len(x), len(reps))
+    x = (1,) * (rank - len(x)) + tuple(x)
+    reps = [1] * (rank - len(reps)) + reps
+    return [(tuple(None if d is None else d * r for d, r in zip(x, reps)), site.x_dtype)]
+
+
+@op_rule("Repeat")
+def _repeat(site: Site):
+    x = site.x
+    repeats = site.config.get("repeats")
+    count = repeats if isinstance(repeats, int) else (repeats[0] if len(repeats) == 1 else None)
+    axis = site.config.get("axis")
+    if axis is None:
+        size = None if None in x or count is None else math.prod(x) * count
+        return [((size,), site.x_dtype)]
+    axis = int(axis) % len(x)
+    out = list(x)
+    out[axis] = None if x[axis] is None or count is None else x[axis] * count
+    return [(tuple(out), site.x_dtype)]
+
+
+@op_rule("BroadcastTo")
+def _broadcast_to(site: Site):
+    shape = site.config.get("shape")
+    return [(tuple(shape), site.x_dtype)]
+
+
 def _slice_length(n, item: slice):
     if n is None:
         if item.start is None and item.stop is None and item.step in (None, 1):

@@ -260,6 +260,14 @@ _NO_VARIABLES = {
     "SlicingOpLambda",
     "TensorFlowOpLayer",
 }
+# Random augmentation layers (the identity at inference) hold no variables either.
+_NO_VARIABLES |= set(
+    "AugMix CutMix MixUp RandAugment RandomBrightness RandomColorDegeneration "
+    "RandomColorJitter RandomContrast RandomCrop RandomElasticTransform RandomErasing "
+    "RandomFlip RandomGaussianBlur RandomGrayscale RandomHue RandomInvert RandomPerspective "
+    "RandomPosterization RandomRotation RandomSaturation RandomSharpness RandomShear "
+    "RandomTranslation RandomZoom Solarization".split()
+)
 
 
 def lora_factor(var: Var, kernel: np.ndarray, rank: int) -> np.ndarray:
@@ -346,3 +354,43 @@ def assign_legacy(
     if not by_name:  # names that say nothing useful: Keras's own order
         result = {v.key: array for v, (_, array) in zip(wanted, stored)}
     return result
+
+
+# -- weights as old Keras versions stored them ---------------------------------------------------
+_GATES = {"lstm_cell": 4, "gru_cell": 3}
+
+
+def from_cudnn(key: str, array: np.ndarray) -> np.ndarray:
+    """A CuDNNLSTM/CuDNNGRU variable in Keras's LSTM/GRU layout (Keras 2's own conversion,
+    ``_convert_rnn_weights``): input kernels reordered gate by gate, recurrent kernels
+    transposed gate by gate, the two bias halves summed (LSTM) or stacked (GRU)."""
+    parts = key.split("/")
+    cell, name = (parts[-2], parts[-1]) if len(parts) > 1 else ("", parts[-1])
+    gates = _GATES.get(cell)
+    if gates is None:
+        return array
+    if name == "kernel":
+        return np.hstack([k.T.reshape(k.shape, order="F") for k in np.hsplit(array, gates)])
+    if name == "recurrent_kernel":
+        return np.hstack([k.T for k in np.hsplit(array, gates)])
+    if name == "bias" and array.ndim == 1:
+        halves = np.split(array, 2)
+        return halves[0] + halves[1] if gates == 4 else np.stack(halves)
+    return array
+
+
+_FLIPPED_CONVS = {"Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "ConvLSTM2D"}
+
+
+def from_theano(class_name: str, key: str, array: np.ndarray) -> np.ndarray:
+    """Theano convolves (flips the kernel) where TensorFlow correlates: Keras 2 flipped the
+    spatial axes of convolution kernels saved with the Theano backend when loading them."""
+    if class_name not in _FLIPPED_CONVS or key.rsplit("/", 1)[-1] not in (
+        "kernel",
+        "recurrent_kernel",
+    ):
+        return array
+    if class_name != "ConvLSTM2D" and key.endswith("recurrent_kernel"):
+        return array
+    flip = tuple(slice(None, None, -1) for _ in range(array.ndim - 2)) + (slice(None), slice(None))
+    return np.ascontiguousarray(array[flip])

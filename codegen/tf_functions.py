@@ -353,6 +353,62 @@ def translate(function: str, first, kwargs: dict, emit: Emit) -> list:
             raise TFFunctionUnsupported(f"tf.{function} with only a condition (indices)")
         cond = _tensor(function, "condition", p["condition"])
         return emit("Where", {}, (cond, _operand(function, p["x"]), _operand(function, p["y"])))
+    if name == "tile":
+        p = _params(function, first, kwargs, ("input", "multiples"), {})
+        reps = _int_list(function, "multiples", p.get("multiples"))
+        return emit("Tile", {"repeats": reps}, (_tensor(function, "input", p["input"]),))
+    if name == "repeat":
+        p = _params(function, first, kwargs, ("input", "repeats", "axis"), {"axis": None})
+        repeats = _int_list(function, "repeats", p.get("repeats"))
+        config = {"repeats": repeats, "axis": _int_list(function, "axis", p["axis"])}
+        return emit("Repeat", config, (_tensor(function, "input", p["input"]),))
+    if name in ("math.cumsum", "math.cumprod"):
+        p = _params(
+            function,
+            first,
+            kwargs,
+            ("x", "axis", "exclusive", "reverse"),
+            {"axis": 0, "exclusive": False, "reverse": False},
+        )
+        if p["exclusive"] or p["reverse"]:
+            raise TFFunctionUnsupported(f"tf.{function} with exclusive/reverse")
+        kind = "Cumsum" if name == "math.cumsum" else "Cumprod"
+        config = {"axis": _int_list(function, "axis", p["axis"]), "dtype": None}
+        return emit(kind, config, (_tensor(function, "input", p["x"]),))
+    if name in ("ones_like", "zeros_like"):
+        p = _params(
+            function,
+            first,
+            kwargs,
+            ("input", "dtype", "optimize"),
+            {"dtype": None, "optimize": True},
+        )
+        kind = "OnesLike" if name == "ones_like" else "ZerosLike"
+        return emit(kind, {"dtype": p["dtype"]}, (_tensor(function, "input", p["input"]),))
+    if name in ("gather", "compat.v1.gather"):
+        names = ("params", "indices", "axis", "batch_dims", "validate_indices")
+        p = _params(
+            function,
+            first,
+            kwargs,
+            names,
+            {"axis": None, "batch_dims": 0, "validate_indices": None},
+        )
+        if p["batch_dims"]:
+            raise TFFunctionUnsupported(f"tf.gather with batch_dims={p['batch_dims']!r}")
+        axis = _int_list(function, "axis", p["axis"])
+        indices = p.get("indices")
+        if not isinstance(indices, Tensor):
+            indices = _int_list(function, "indices", indices)
+            indices = np.asarray(indices, dtype=np.int32) if isinstance(indices, list) else indices
+        params = _tensor(function, "params", p["params"])
+        return emit("Take", {"axis": 0 if axis is None else axis}, (params, indices))
+    if name == "broadcast_to":
+        p = _params(function, first, kwargs, ("input", "shape"), {})
+        shape = _int_list(function, "shape", p.get("shape"))
+        return emit(
+            "BroadcastTo", {"shape": tuple(shape)}, (_tensor(function, "input", p["input"]),)
+        )
     if name == "nn.bias_add":
         p = _params(
             function, first, kwargs, ("value", "bias", "data_format"), {"data_format": None}

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from parity import check_source
 
 import codegen
 from codegen.verify import load_module_from_file
-from parity import check_source
 
 
 def tf_keras():

@@ -55,3 +55,21 @@ def _keras_version(path: Path) -> str:
 
     with open_model_file(path) as model_file:
         return "3" if model_file.kind == "keras" else str(model_file.keras_version)
+
+
+@pytest.mark.parametrize("name", [n for n in FILES if n not in LAMBDA] or ["none"])
+def test_same_graph_as_keras_where_keras_loads_it(name):
+    from codegen.errors import InputError
+    from codegen.read_file import read_file
+    from codegen.read_keras import load_keras_file, read_model
+    from graph_compare import compare_graphs, same_port
+
+    path = CORPUS / name
+    try:
+        theirs = read_model(load_keras_file(path))
+    except InputError as exc:
+        pytest.skip(f"Keras 3 cannot load it: {str(exc)[-120:]}")
+    ours = read_file(path, check_shapes=True)
+    diffs = compare_graphs(ours, theirs, configs=False)  # legacy configs are normalized
+    assert not diffs, "\n".join(diffs[:20])
+    assert same_port(ours, theirs) == (True, True)

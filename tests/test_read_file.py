@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from legacy import check_file_port, rewrite_config, save, tf_keras
 
 import codegen
 from codegen.api import load_reference
 from codegen.errors import InputError, UnsupportedError
 from codegen.read_file import read_file
-from legacy import check_file_port, rewrite_config, save, tf_keras
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,7 +74,11 @@ def test_tf_arithmetic_and_activations(K, tf, tmp_path):
     )
     chosen = tf.where(y > 0.5, y, other) + tf.cast(tf.math.equal(y, other), tf.float32)
     biased = tf.nn.bias_add(y, [0.5, -1.0, 2.0, 0.0, 1.0])
-    model = K.Model([x, other], [maths, chosen, biased, tf.math.l2_normalize(maths, axis=-1)])
+    tiled = tf.tile(y, [1, 2, 1]) + tf.repeat(y, 2, axis=1) + tf.ones_like(tf.tile(y, [1, 2, 1]))
+    gathered = tf.gather(y, [0, 2, 3], axis=1) + tf.math.cumsum(y[:, :3], axis=1)
+    spread = tf.zeros_like(y) + y
+    outputs = [maths, chosen, biased, tf.math.l2_normalize(maths, axis=-1), tiled, gathered, spread]
+    model = K.Model([x, other], outputs)
     path = save(model, tmp_path / "arith.h5")
     check_file_port(model, path, tmp_path, tol=1e-4, source_checks=True)
 
@@ -110,13 +114,13 @@ def test_tf_shape_functions_and_slicing(K, tf, tmp_path):
 def test_unsupported_tf_function_named(K, tf, tmp_path):
     L = K.layers
     x = L.Input((4, 6))
-    y = tf.tile(L.Dense(6)(x), [1, 2, 1])
-    y = tf.math.argmax(y, axis=-1)  # after an unsupported one: still listed
-    path = save(K.Model(x, y), tmp_path / "tile.h5")
+    first, second = tf.split(L.Dense(6)(x), 2, axis=-1)
+    y = tf.math.argmax(second, axis=-1)  # after an unsupported one: still listed
+    path = save(K.Model(x, [first, y]), tmp_path / "split.h5")
     with pytest.raises(UnsupportedError) as info:
         codegen.convert(path, tmp_path / "out", reader="file")
     text = str(info.value)
-    assert "tf.tile" in text and "tf.math.argmax" in text
+    assert "tf.split" in text and "tf.math.argmax" in text
     assert not (tmp_path / "out").exists()
 
 
@@ -434,7 +438,124 @@ def test_fallback_to_keras_for_what_the_file_reader_cannot_reproduce(K, tmp_path
     ea = L.Embedding(9, 4, mask_zero=True)(a)
     eb = L.Embedding(9, 4, mask_zero=True)(b)
     merged = L.Add()([ea, eb])  # two different masks, merged: Keras 2 and 3 disagree
-    path = save(K.Model([a, b], L.LSTM(3)(merged)), tmp_path / "two_masks.h5")
+    path = save(K.Model([a, b], L.GlobalAveragePooling1D()(merged)), tmp_path / "two_masks.h5")
     with pytest.raises(InputError, match="different Keras masks"):
         codegen.convert(path, tmp_path / "file_only", reader="file")
     assert codegen.convert(path, tmp_path / "auto").reader == "keras"
+
+
+def test_nested_weights_by_keras2_order_when_names_say_nothing(K, tmp_path):
+    """Weight names that do not name their layer: Keras 2's order (trainable ones first)."""
+    import h5py
+
+    L = K.layers
+    inner_in = L.Input((6,))
+    z = L.BatchNormalization()(L.Dense(5)(inner_in))
+    inner = K.Model(inner_in, L.Dense(4)(z), name="inner")
+    inner.layers[2].trainable = False  # the frozen BN's weights come last
+    x = L.Input((6,))
+    model = K.Model(x, L.Dense(2)(inner(x)))
+    path = save(model, tmp_path / "nested.h5")
+    with h5py.File(path, "r+") as f:
+        group = f["model_weights"]["inner"]
+        names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]]
+        renamed = []
+        for i, name in enumerate(names):
+            data = group[name][()]
+            del group[name]
+            group[f"w{i}:0"] = data
+            renamed.append(f"w{i}:0".encode())
+        group.attrs["weight_names"] = renamed
+    check_file_port(model, path, tmp_path)
+
+
+def _edit_weights(path, edit):
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        root = f["model_weights"]
+        for layer in root:
+            for name in [
+                n.decode() if isinstance(n, bytes) else n
+                for n in root[layer].attrs.get("weight_names", [])
+            ]:
+                value = edit(layer, name, root[layer][name][()])
+                if value is not None:
+                    del root[layer][name]
+                    root[layer][name] = value
+
+
+def test_cudnn_recurrent_layers_of_keras2(K, tmp_path):
+    """CuDNNLSTM/CuDNNGRU (Keras 2.0-2.3) store weights in cuDNN's layout: made here from an
+    LSTM/GRU with Keras 2's own conversion, run backwards."""
+    L = K.layers
+    x = L.Input((6, 4))
+    lstm = L.LSTM(5, return_sequences=True, name="lstm")
+    gru = L.GRU(3, name="gru")  # reset_after=True, as CuDNNGRU
+    bi = L.Bidirectional(L.LSTM(2, name="inner"), name="bi")
+    y = lstm(x)
+    model = K.Model(x, [gru(y), bi(y)])
+    path = save(model, tmp_path / "cudnn.h5")
+    units = {"lstm": 5, "gru": 3, "bi": 2}
+
+    def to_cudnn(layer, name, value):
+        gates = 3 if layer == "gru" else 4
+        if name.endswith("recurrent_kernel:0"):
+            return np.hstack([k.T for k in np.hsplit(value, gates)])
+        if name.endswith("kernel:0"):
+            return np.hstack([k.T.reshape(k.shape, order="C") for k in np.hsplit(value, gates)])
+        if name.endswith("bias:0"):
+            if layer == "gru":
+                return value.reshape(-1)
+            return np.concatenate([value, np.zeros(4 * units[layer], value.dtype)])
+        return None
+
+    _edit_weights(path, to_cudnn)
+
+    def as_cudnn(config):
+        for layer in config["config"]["layers"]:
+            target = (
+                layer["config"].get("layer") if layer["class_name"] == "Bidirectional" else layer
+            )
+            if target["class_name"] in ("LSTM", "GRU"):
+                target["class_name"] = "CuDNN" + target["class_name"]
+                for key in (
+                    "activation",
+                    "recurrent_activation",
+                    "use_bias",
+                    "reset_after",
+                    "dropout",
+                ):
+                    target["config"].pop(key, None)
+        return config
+
+    rewrite_config(path, tmp_path / "cudnn22.h5", as_cudnn, "2.2.4")
+    check_file_port(model, tmp_path / "cudnn22.h5", tmp_path)
+
+
+def test_theano_convolution_kernels_are_flipped(K, tmp_path):
+    import h5py
+
+    L = K.layers
+    x = L.Input((9, 9, 2))
+    model = K.Model(x, L.Conv2DTranspose(2, 3)(L.Conv2D(3, 3)(x)))
+    path = save(model, tmp_path / "theano.h5")
+
+    def flip(layer, name, value):
+        return value[::-1, ::-1] if name.endswith("kernel:0") else None
+
+    _edit_weights(path, flip)
+    with h5py.File(path, "r+") as f:
+        f.attrs["backend"] = b"theano"
+        f.attrs["keras_version"] = b"2.1.2"
+    check_file_port(model, path, tmp_path)
+
+
+def test_keras_archive_written_by_tf_keras(K, tf, tmp_path):
+    """tf-keras 2.13+ also writes .keras archives, with Keras 2 configs inside."""
+    L = K.layers
+    x = L.Input((5, 4))
+    y = L.LSTM(3, recurrent_activation="hard_sigmoid", return_sequences=True)(x)
+    y = tf.nn.relu(L.Bidirectional(L.GRU(2))(y)) + 1.0
+    model = K.Model(x, [y, L.Dense(2)(x)])
+    check_file_port(model, save(model, tmp_path / "tf_keras.keras"), tmp_path)

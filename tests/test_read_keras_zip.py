@@ -11,13 +11,13 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from graph_compare import compare_graphs, same_port
 from keras import layers
+from parity import randomize
 
 from codegen.errors import InputError
 from codegen.read_file import read_file
 from codegen.read_keras import load_keras_file, read_model
-from graph_compare import compare_graphs, same_port
-from parity import randomize
 
 ROOT = Path(__file__).resolve().parent.parent
 
