@@ -376,3 +376,16 @@ def test_gather_and_repeat_keep_channels_first(tmp_path, name):
     _, _, result = check_parity(image_model(SEQUENCE_OPS[name], name), tmp_path)
     # The permute into channels-first and, for a rank-4 result, the one out.
     assert result.module_path.read_text().count(".permute(") == (1 if name == "take_int" else 2)
+
+
+def test_get_item_from_a_saved_file_through_keras_loader(tmp_path):
+    # JSON turns the tuple index into a list; Keras's loader keeps the list.
+    import codegen
+
+    inputs = keras.Input((6, 5))
+    model = keras.Model(inputs, keras.layers.Dense(3)(inputs[:, 1:4, ::2]))
+    path = tmp_path / "slicing.keras"
+    model.save(path)
+    for reader in ("keras", "file"):
+        result = codegen.convert(path, tmp_path / reader, verify=True, reader=reader)
+        assert result.passed, (reader, result.errors)

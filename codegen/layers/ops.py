@@ -685,7 +685,10 @@ def get_item(call, ctx: CallContext) -> None:
     values = arguments(ctx, ("x", "key"))
     if len(values) != 2 or not isinstance(values[0], TensorRef):
         raise Unsupported("indexing a constant")
-    key = values[1] if isinstance(values[1], tuple) else (values[1],)
+    key = values[1]
+    if isinstance(key, list) and any(isinstance(i, slice) or i is None or i is Ellipsis for i in key):
+        key = tuple(key)  # a tuple index saved to JSON and loaded back by Keras
+    key = key if isinstance(key, tuple) else (key,)
     for item in key:
         _check_index(item)
     layout = ctx.input_layout(values[0].position)
