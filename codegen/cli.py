@@ -123,6 +123,9 @@ def _add_verify_parser(commands) -> None:
     verify.add_argument(
         "--force", action="store_true", help="overwrite a REPORT.md that keras2torch did not write"
     )
+    from .cli_extra import add_plugin_option
+
+    add_plugin_option(verify)  # the converters and Keras classes the conversion used
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,6 +214,7 @@ def _verify(args) -> int:
             class_name=args.class_name,
             channels_first=args.channels_first,
             force=args.force,
+            plugins=args.plugins,
         )
     except ConversionError as exc:
         print(f"keras2torch: error: {exc}", file=sys.stderr)

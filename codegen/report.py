@@ -1202,9 +1202,14 @@ def verify_folder(
     force: bool = False,
     write: bool = True,
     reader: str | None = None,
+    plugins=None,
 ) -> tuple[Report, Path | None]:
     """Check OUT_DIR/model.py + model.pt (possibly edited) against the Keras model."""
     import torch
+
+    from .plugins import activate
+
+    activate(plugins)  # custom converters and Keras classes, as for the conversion
 
     from .api import MODULE_FILE, WEIGHTS_FILE, generate, load_reference, read_path
 

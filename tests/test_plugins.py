@@ -397,3 +397,19 @@ def test_readme_plugin_example(tmp_path):
     skeleton = (tmp_path / "skeleton" / "model.py").read_text()
     assert "class MyCustomLayerSkeleton(nn.Module):" in skeleton
     assert "self.variable_0 = nn.Parameter(torch.zeros(16))" in skeleton
+
+
+def test_verify_command_takes_plugins(tmp_path, plugin_file, guide_files):
+    """`keras2torch verify` on a folder converted with a plugin, given the same plugins."""
+    from codegen.cli import main
+
+    layers_file = guide_files / "user_layers.py"
+    out = tmp_path / "out"
+    model_file = guide_files / "guide.keras"
+    assert main(["convert", str(model_file), "-o", str(out), "--plugin", str(plugin_file), "--quiet"]) == 0
+    assert main(["verify", str(model_file), str(out)]) == 2  # the custom class is unknown
+    status = main(
+        ["verify", str(model_file), str(out), "--plugin", str(plugin_file), "--plugin", str(layers_file)]
+    )
+    assert status == 0
+    assert "PASSED" in (out / "REPORT.md").read_text()
