@@ -23,14 +23,15 @@ import numpy as np
 from .errors import InputError
 from .formats import ModelFile, open_model_file
 from .graph import Call, Graph, Layer, Tensor, TensorRef
+from .keras_classes import AUGMENTATION_LAYERS
 from .legacy_config import TF_OP_LAYERS, LayerSpec, ModelSpec, NodeSpec, Ref, parse_model
 from .shapes import ShapeError, Site, infer
 from .stored_weights import (
     Var,
-    from_cudnn,
-    from_theano,
     WeightsUnsupported,
     assign_legacy,
+    from_cudnn,
+    from_theano,
     legacy_group_weights,
     lora_factor,
     name_parts,
@@ -126,38 +127,7 @@ _TRAINING_DEFAULT = {
         "SpatialDropout2D",
         "SpatialDropout3D",
     ]
-} | {
-    name: True
-    for name in [
-        "AugMix",
-        "CenterCrop",
-        "CutMix",
-        "MixUp",
-        "RandAugment",
-        "RandomBrightness",
-        "RandomColorDegeneration",
-        "RandomColorJitter",
-        "RandomContrast",
-        "RandomCrop",
-        "RandomElasticTransform",
-        "RandomErasing",
-        "RandomFlip",
-        "RandomGaussianBlur",
-        "RandomGrayscale",
-        "RandomHue",
-        "RandomInvert",
-        "RandomPerspective",
-        "RandomPosterization",
-        "RandomRotation",
-        "RandomSaturation",
-        "RandomSharpness",
-        "RandomShear",
-        "RandomTranslation",
-        "RandomZoom",
-        "Resizing",
-        "Solarization",
-    ]
-}
+} | {name: True for name in (*AUGMENTATION_LAYERS, "CenterCrop", "Resizing")}
 # Layers whose output carries the mask of their first input (Keras's default compute_mask).
 _KEEPS_MASK = set(
     [

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .graph import TensorRef
+from .keras_classes import AUGMENTATION_LAYERS
 
 Shape = tuple
 
@@ -233,30 +234,7 @@ SAME_SHAPE = [
     "Normalization",
     "LayerScale",
     "Softmax",
-    "AugMix",
-    "CutMix",
-    "MixUp",
-    "RandAugment",
-    "RandomBrightness",
-    "RandomColorDegeneration",
-    "RandomColorJitter",
-    "RandomContrast",
-    "RandomElasticTransform",
-    "RandomErasing",
-    "RandomFlip",
-    "RandomGaussianBlur",
-    "RandomGrayscale",
-    "RandomHue",
-    "RandomInvert",
-    "RandomPerspective",
-    "RandomPosterization",
-    "RandomRotation",
-    "RandomSaturation",
-    "RandomSharpness",
-    "RandomShear",
-    "RandomTranslation",
-    "RandomZoom",
-    "Solarization",
+    *(name for name in AUGMENTATION_LAYERS if name != "RandomCrop"),  # RandomCrop: below
 ]
 SAME_SHAPE_KEEP_DTYPE = [
     "Identity",

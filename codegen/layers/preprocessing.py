@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..convert import CallContext, Unsupported
+from ..keras_classes import AUGMENTATION_LAYERS
 from ..layout import Layout
 from ..registry import AGNOSTIC, register
 from .normalization import _note, keras_epsilon
@@ -152,34 +153,6 @@ def normalization(call, ctx: CallContext) -> None:
 
 
 # -- random augmentation -------------------------------------------------------------------------
-# Keras 3.15 layers that only act in training (checked: identity at inference).
-AUGMENTATION_LAYERS = (
-    "AugMix",
-    "CutMix",
-    "MixUp",
-    "RandAugment",
-    "RandomBrightness",
-    "RandomColorDegeneration",
-    "RandomColorJitter",
-    "RandomContrast",
-    "RandomCrop",
-    "RandomElasticTransform",
-    "RandomErasing",
-    "RandomFlip",
-    "RandomGaussianBlur",
-    "RandomGrayscale",
-    "RandomHue",
-    "RandomInvert",
-    "RandomPerspective",
-    "RandomPosterization",
-    "RandomRotation",
-    "RandomSaturation",
-    "RandomSharpness",
-    "RandomShear",
-    "RandomTranslation",
-    "RandomZoom",
-    "Solarization",
-)
 
 _AUGMENTATION_NOTE = (
     "Keras random augmentation layers only act in training: they are nn.Identity here.\n"
