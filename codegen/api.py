@@ -180,24 +180,35 @@ def convert(
     try:
         torch_model.load_state_dict(generated.state_dict, strict=True)
     except RuntimeError as exc:
-        raise ConversionError(f"internal: generated state_dict does not fit the module: {exc}") from None
+        raise ConversionError(
+            f"internal: generated state_dict does not fit the module: {exc}"
+        ) from None
     timings["convert"] = time.perf_counter() - start
 
     module_path = out_dir / MODULE_FILE
     weights_path = out_dir / WEIGHTS_FILE
-    files = {module_path: generated.source.encode(), weights_path: state_dict_bytes(generated.state_dict)}
+    files = {
+        module_path: generated.source.encode(),
+        weights_path: state_dict_bytes(generated.state_dict),
+    }
     reference = ""
     if emit_test:  # test_model.py + the Keras reference outputs, made before anything is written
         from .emit_test import test_files
 
         if model is None:
             model, reference = load_reference(model_or_path)
-        files.update(test_files(model, generated, out_dir, source=source, tolerance=tolerance, batch_size=batch_size))
+        files.update(
+            test_files(
+                model, generated, out_dir, source=source, tolerance=tolerance, batch_size=batch_size
+            )
+        )
     if verify:
         from .report import REPORT_FILE, check_report_path
 
         check_report_path(out_dir / REPORT_FILE, force)  # never replace the user's own REPORT.md
-    written = _write_outputs(files, weights_path, generated.state_dict, force, check_overwrite, write_all)
+    written = _write_outputs(
+        files, weights_path, generated.state_dict, force, check_overwrite, write_all
+    )
 
     result = ConversionResult(
         module_path=module_path,
@@ -228,7 +239,13 @@ def convert(
         from .report import verify_and_report
 
         result.report, result.report_path = verify_and_report(
-            model, generated, out_dir, source=source, tolerance=result.tolerance, batch_size=batch_size, force=force
+            model,
+            generated,
+            out_dir,
+            source=source,
+            tolerance=result.tolerance,
+            batch_size=batch_size,
+            force=force,
         )
         result.errors = result.report.output_errors
         timings["verify"] = time.perf_counter() - start
@@ -241,7 +258,9 @@ READERS = (None, "file", "keras")
 def count_layers(graph: Graph) -> int:
     """Keras layers and operations in the model, nested models' included (not inputs)."""
     return sum(
-        1 for layer in graph.walk_layers() if layer.subgraph is None and layer.class_name != "InputLayer"
+        1
+        for layer in graph.walk_layers()
+        if layer.subgraph is None and layer.class_name != "InputLayer"
     )
 
 
@@ -263,7 +282,9 @@ def read_path(path: str | os.PathLike, reader: str | None = None) -> tuple[Graph
         import importlib.util
 
         if importlib.util.find_spec("keras") is None:
-            raise InputError(f"{path}: {exc} (reading it with Keras needs Keras installed)") from None
+            raise InputError(
+                f"{path}: {exc} (reading it with Keras needs Keras installed)"
+            ) from None
         try:
             return _read_with_keras(path)
         except InputError as keras_exc:
@@ -360,35 +381,19 @@ def _same_state_dict(path: Path, state_dict) -> bool:
     except Exception:
         return False
     return list(existing) == list(state_dict) and all(
-        existing[k].dtype == v.dtype and existing[k].shape == v.shape and torch.equal(existing[k], v)
+        existing[k].dtype == v.dtype
+        and existing[k].shape == v.shape
+        and torch.equal(existing[k], v)
         for k, v in state_dict.items()
     )
 
 
-def verify_parity(model, torch_model, generated: Generated, tolerance: float, batch_size: int = 2):
-    import numpy as np
-
-    from .verify import compare, keras_outputs, sample_inputs, torch_outputs
-
-    graph = generated.graph
-    top = generated.top
-    inputs = sample_inputs([t.shape for t in graph.inputs], [t.dtype for t in graph.inputs], batch=batch_size)
-    # A float input that feeds an Embedding holds token ids: give it small whole numbers.
-    users = graph.consumers()
-    for i, tensor in enumerate(graph.inputs):
-        if any(call.layer.class_name == "Embedding" for call in users.get(id(tensor), [])):
-            inputs[i] = np.abs(np.round(inputs[i] * 3)).astype(inputs[i].dtype)
-    expected = keras_outputs(model, inputs)
-    torch_model.eval()
-    actual = torch_outputs(torch_model, inputs, top.input_layouts, top.output_layouts)
-    names = [f"output {i}" for i in range(len(expected))]
-    if len(expected) == 1:
-        names = ["output"]
-    return compare(names, expected, actual, tolerance)
-
-
 def _command(
-    source: str, out_dir: Path, class_name: str | None, channels_first: bool, reader: str | None = None
+    source: str,
+    out_dir: Path,
+    class_name: str | None,
+    channels_first: bool,
+    reader: str | None = None,
 ) -> str:
     import shlex
 

@@ -174,35 +174,14 @@ def _convert(args) -> int:
     return finish(args, result)  # the summary (or --json); exit 1 if verification failed
 
 
-def format_report(result) -> str:
-    lines = [f"Converted {result.source}"]
-    state = "written" if result.written else "unchanged (identical files already there)"
-    lines.append(f"  {result.module_path}  class {result.class_name}  ({state})")
-    lines.append(f"  {result.weights_path}  state_dict, {result.parameters:,} parameters")
-    timing = ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
-    reader = "file (h5py, no TensorFlow)" if result.reader == "file" else "Keras"
-    lines.append(f"  time: {timing}  (read by: {reader})")
-    if result.verified:
-        against = result.reference or "Keras"
-        lines.append(f"Verification against {against} (random inputs, tolerance {result.tolerance:g}):")
-        for e in result.errors:
-            verdict = "ok" if e.passed else "FAILED"
-            lines.append(f"  {e.name:<10} max|delta| {e.max_abs:.3g}  relative {e.max_rel:.3g}  {verdict}")
-        lines.append("PASSED" if result.passed else "FAILED: the port does not match Keras")
-    if getattr(result, "report_path", None) is not None:
-        from .report import jump_text
-
-        lines.append(f"  report: {result.report_path}{jump_text(result.report)}")
-    if getattr(result, "test_path", None) is not None:
-        lines.append(f"  regression test: {result.test_path} (run it with pytest)")
-    return "\n".join(lines)
-
-
 def _verify(args) -> int:
     from .errors import ConversionError
 
     if args.class_name is not None and not args.class_name.isidentifier():
-        print(f"keras2torch: error: --class-name {args.class_name!r} is not a Python identifier", file=sys.stderr)
+        print(
+            f"keras2torch: error: --class-name {args.class_name!r} is not a Python identifier",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     try:
         from .report import format_verify, verify_folder

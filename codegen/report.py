@@ -945,7 +945,7 @@ def build_report(
 
 
 def report_inputs(graph: Graph, batch_size: int = 2) -> list[np.ndarray]:
-    """The random inputs both models run on (the same as ``verify_parity``'s)."""
+    """The random inputs both models run on, in Keras layout."""
     inputs = sample_inputs(
         [t.shape for t in graph.inputs], [t.dtype for t in graph.inputs], batch=batch_size
     )
