@@ -1,7 +1,6 @@
 """keras2torch: port Keras models to readable, standalone PyTorch source code."""
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .api import ConversionResult, convert  # noqa: E402
 from .errors import ConversionError, InputError, UnsupportedError  # noqa: E402
 

@@ -215,7 +215,7 @@ def model_path(name: str) -> Path:
 def port_source(name: str) -> str:
     """The generated model.py for sample ``name``, exactly as the CLI writes it."""
     from codegen.api import generate
-    from codegen.read_keras import load_keras_file
+    from codegen.read.from_keras import load_keras_file
 
     source = f"samples/{name}.keras"
     command = f"keras2torch convert {source} -o samples/{name}"
@@ -224,7 +224,7 @@ def port_source(name: str) -> str:
 
 
 def build(only_ports: bool = False, names=()) -> None:
-    from codegen.keras_import import import_keras
+    from codegen.read.keras_import import import_keras
 
     keras = import_keras()
     for seed, (name, builder) in enumerate(BUILDERS.items()):

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from applications import APPLICATIONS, convert_and_compare  # noqa: E402
 
-from codegen.keras_import import import_keras  # noqa: E402
+from codegen.read.keras_import import import_keras  # noqa: E402
 
 
 def main(names):

@@ -68,7 +68,7 @@ def randomize_scaled(model, seed: int = 0) -> None:
 def convert_and_compare(keras, name: str, batch: int = 2, seed: int = 0) -> dict:
     """Build, randomize, convert in memory, load strictly; returns figures for the report."""
     from codegen.api import generate
-    from codegen.verify import keras_outputs, load_module_from_source
+    from codegen.check.compare import keras_outputs, load_module_from_source
 
     model = build(keras, name)
     randomize_scaled(model, seed)

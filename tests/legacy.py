@@ -17,7 +17,7 @@ import torch
 from parity import check_source
 
 import codegen
-from codegen.verify import load_module_from_file
+from codegen.check.compare import load_module_from_file
 
 
 def tf_keras():

@@ -18,7 +18,7 @@ import torch
 
 import codegen
 from codegen.api import generate
-from codegen.verify import keras_outputs, load_module_from_file
+from codegen.check.compare import keras_outputs, load_module_from_file
 
 RUFF = [sys.executable, "-m", "ruff"]
 

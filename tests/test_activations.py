@@ -9,7 +9,7 @@ from parity import check_parity
 
 import codegen
 from codegen.api import generate
-from codegen.layers.activations import ACTIVATIONS
+from codegen.conversion.layers.activations import ACTIVATIONS
 
 NAMES = sorted(ACTIVATIONS)
 
@@ -239,8 +239,8 @@ def test_prelu_module_is_trainable(tmp_path):
 
 
 def test_serialized_activation_values():
-    from codegen.convert import Unsupported
-    from codegen.layers.activations import activation_name
+    from codegen.conversion.engine import Unsupported
+    from codegen.conversion.layers.activations import activation_name
 
     assert activation_name(None) == "linear"
     assert activation_name("gelu") == "gelu"

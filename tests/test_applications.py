@@ -7,7 +7,7 @@ which prints the table).
 import pytest
 
 from applications import APPLICATIONS, convert_and_compare
-from codegen.keras_import import import_keras
+from codegen.read.keras_import import import_keras
 
 DEFAULT_RUN = ["MobileNetV3Small", "EfficientNetB0", "ResNet50V2", "NASNetMobile"]
 

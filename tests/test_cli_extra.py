@@ -17,8 +17,10 @@ import keras
 import pytest
 from keras import layers
 
-from codegen import cli, layer_table, progress
-from codegen.summary import use_color
+from codegen import cli
+from codegen.cli import layer_table
+from codegen import progress
+from codegen.cli.summary import use_color
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSI_COLOR = re.compile(r"\x1b\[[0-9;]*m")
@@ -68,7 +70,7 @@ def test_help_has_examples(command, capsys):
 
 def test_supported_layers_doc_is_current():
     """docs/supported_layers.md is `keras2torch layers` (regenerate it with that command)."""
-    from codegen.plugins import activate
+    from codegen.conversion.plugins import activate
 
     activate((), entry_points=False)
     expected = layer_table.markdown(include_plugins=False)

@@ -21,7 +21,7 @@ from parity import check_parity, randomize
 import codegen
 from codegen.api import generate
 from codegen.errors import UnsupportedError
-from codegen.verify import load_module_from_source
+from codegen.check.compare import load_module_from_source
 
 CPU_CHANNELS_FIRST = "TensorFlow on CPU cannot run this channels_first convolution"
 CPU_DILATED_TRANSPOSE = "TensorFlow on CPU cannot run a dilated transposed convolution"

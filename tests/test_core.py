@@ -9,7 +9,7 @@ from parity import check_parity, check_source, from_torch, random_inputs, random
 
 import codegen
 from codegen.api import generate
-from codegen.verify import keras_outputs, load_module_from_file
+from codegen.check.compare import keras_outputs, load_module_from_file
 
 
 def image_input(shape=(8, 7, 3), channels=6):

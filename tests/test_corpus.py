@@ -51,7 +51,7 @@ def test_lambda_model_is_refused_by_name(name, tmp_path):
 
 
 def _keras_version(path: Path) -> str:
-    from codegen.formats import open_model_file
+    from codegen.read.formats import open_model_file
 
     with open_model_file(path) as model_file:
         return "3" if model_file.kind == "keras" else str(model_file.keras_version)
@@ -60,8 +60,8 @@ def _keras_version(path: Path) -> str:
 @pytest.mark.parametrize("name", [n for n in FILES if n not in LAMBDA] or ["none"])
 def test_same_graph_as_keras_where_keras_loads_it(name):
     from codegen.errors import InputError
-    from codegen.read_file import read_file
-    from codegen.read_keras import load_keras_file, read_model
+    from codegen.read.from_file import read_file
+    from codegen.read.from_keras import load_keras_file, read_model
     from graph_compare import compare_graphs, same_port
 
     path = CORPUS / name

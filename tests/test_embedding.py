@@ -9,8 +9,8 @@ from test_core import check_without_param_count
 
 import codegen
 from codegen.api import generate
-from codegen.convert import Options, convert_graph
-from codegen.read_keras import read_model
+from codegen.conversion.engine import Options, convert_graph
+from codegen.read.from_keras import read_model
 
 
 @pytest.mark.parametrize("shape", [(), (7,), (3, 4)])

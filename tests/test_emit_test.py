@@ -12,7 +12,7 @@ from parity import check_source, randomize
 
 import codegen
 from codegen import cli
-from codegen.emit_test import REFERENCE_FILE, TEST_FILE
+from codegen.check.emit_test import REFERENCE_FILE, TEST_FILE
 from codegen.errors import InputError
 
 # Runs pytest with Keras, TensorFlow and keras2torch itself made unimportable.

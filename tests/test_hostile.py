@@ -23,8 +23,8 @@ from keras import layers
 import codegen
 from codegen.api import generate
 from codegen.errors import ConversionError, InputError
-from codegen.read_keras import read_model
-from codegen.verify import load_module_from_source
+from codegen.read.from_keras import read_model
+from codegen.check.compare import load_module_from_source
 
 IMPORTS = {"import torch", "from torch import nn", "import torch.nn.functional as F", "import math"}
 MODULE_MEMBERS = set(dir(torch.nn.Module))
@@ -360,7 +360,7 @@ def test_lambda_code_is_never_unmarshalled_or_run(tmp_path, monkeypatch):
 
     monkeypatch.setattr(marshal, "loads", spy_loads)
     monkeypatch.setattr(python_utils, "func_load", spy_func_load)
-    from codegen.inspect_model import inspect_path
+    from codegen.app.inspect import inspect_path
 
     for path in files:
         for reader in ("keras", "file", None):
@@ -405,7 +405,7 @@ def test_interrupted_write_leaves_old_files(tmp_path, monkeypatch, fail_at):
     out = tmp_path / "out"
     codegen.convert(small(1), out)
     before = snapshot(out)
-    from codegen import write
+    from codegen.render import write
 
     real = getattr(write.os, fail_at)
     count = {"n": 0}
@@ -431,7 +431,7 @@ def test_interrupted_write_leaves_old_files(tmp_path, monkeypatch, fail_at):
 
 
 def test_interrupted_first_write_leaves_no_folder(tmp_path, monkeypatch):
-    from codegen import write
+    from codegen.render import write
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt

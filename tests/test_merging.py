@@ -10,9 +10,9 @@ from keras import layers
 
 import codegen
 from codegen.api import generate
-from codegen.convert import Options, convert_graph
+from codegen.conversion.engine import Options, convert_graph
 from codegen.errors import UnsupportedError
-from codegen.read_keras import read_model
+from codegen.read.from_keras import read_model
 from parity import check_parity
 
 ELEMENTWISE = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]

@@ -2,7 +2,7 @@ import keyword
 
 import pytest
 
-from codegen.naming import Namespace, attribute_namespace, comment_text, to_class_name, to_identifier
+from codegen.ir.naming import Namespace, attribute_namespace, comment_text, to_class_name, to_identifier
 
 
 @pytest.mark.parametrize(

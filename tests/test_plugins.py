@@ -16,9 +16,9 @@ import torch
 from keras import layers
 
 import codegen
-from codegen import plugins
+from codegen.conversion import plugins
 from codegen.errors import InputError, UnsupportedError
-from codegen.verify import load_module_from_file
+from codegen.check.compare import load_module_from_file
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
@@ -54,7 +54,7 @@ class MyCustomLayer(layers.Layer):
 
 
 PLUGIN = textwrap.dedent('''
-    from codegen.plugins import CallContext, helper, keras_order, keras_variables, register
+    from codegen.conversion.plugins import CallContext, helper, keras_order, keras_variables, register
 
     helper(
         "AddWeight",
@@ -198,7 +198,7 @@ def test_plugin_as_module_name_and_callable(tmp_path, monkeypatch, plugin_file):
     codegen.convert(model, tmp_path / "a", plugins=["my_converters"])
 
     def register_mine():
-        from codegen.plugins import keras_order, register
+        from codegen.conversion.plugins import keras_order, register
 
         @register("MyCustomLayer")
         def convert_custom(call, ctx):
@@ -333,7 +333,7 @@ def test_broken_plugin_is_one_clear_error(tmp_path, name):
         plugins.activate([path])
     assert message in str(info.value) and name in str(info.value)
     plugins.activate(())
-    assert plugins.lookup("Dense").function.__module__ == "codegen.layers.core"
+    assert plugins.lookup("Dense").function.__module__ == "codegen.conversion.layers.core"
 
 
 def test_missing_plugin(tmp_path):
@@ -401,7 +401,7 @@ def test_readme_plugin_example(tmp_path):
 
 def test_verify_command_takes_plugins(tmp_path, plugin_file, guide_files):
     """`keras2torch verify` on a folder converted with a plugin, given the same plugins."""
-    from codegen.cli import main
+    from codegen.cli.main import main
 
     layers_file = guide_files / "user_layers.py"
     out = tmp_path / "out"

@@ -7,7 +7,7 @@ import torch
 from keras import layers
 from parity import check_parity, randomize
 
-from codegen.layers.preprocessing import AUGMENTATION_LAYERS
+from codegen.conversion.layers.preprocessing import AUGMENTATION_LAYERS
 
 
 def with_conv(layer, shape=(9, 8, 3), after=True):
@@ -157,7 +157,7 @@ def test_augmentation_is_identity_at_inference(tmp_path, layer):
 
 
 def test_every_keras_augmentation_layer_is_registered():
-    from codegen import registry
+    from codegen.conversion import registry
 
     names = [n for n in dir(layers) if n.startswith("Random")]
     assert names and all(registry.lookup(n) is not None for n in names)

@@ -18,7 +18,7 @@ from legacy import check_file_port, rewrite_config, save, tf_keras
 import codegen
 from codegen.api import load_reference
 from codegen.errors import InputError, UnsupportedError
-from codegen.read_file import read_file
+from codegen.read.from_file import read_file
 
 ROOT = Path(__file__).resolve().parent.parent
 

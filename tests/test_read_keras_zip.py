@@ -16,8 +16,8 @@ from keras import layers
 from parity import randomize
 
 from codegen.errors import InputError
-from codegen.read_file import read_file
-from codegen.read_keras import load_keras_file, read_model
+from codegen.read.from_file import read_file
+from codegen.read.from_keras import load_keras_file, read_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,7 +122,7 @@ def test_keras_ops_and_slicing(tmp_path):
     from keras import ops
 
     import codegen
-    from codegen.verify import keras_outputs
+    from codegen.check.compare import keras_outputs
 
     x = keras.Input((8, 8, 3))
     y = ops.relu(layers.Conv2D(4, 3, padding="same")(x)) * 2.0 + 1.0

@@ -19,7 +19,7 @@ from keras import layers
 from parity import check_parity, from_torch, randomize, to_torch
 
 from codegen.errors import UnsupportedError
-from codegen.verify import keras_outputs
+from codegen.check.compare import keras_outputs
 
 STEPS = 50
 FEATURES = 6

@@ -15,13 +15,14 @@ import codegen
 from codegen import cli
 from codegen.api import generate
 from codegen.errors import InputError
-from codegen.report import (
+from codegen.check.report import (
     REPORT_MARKER,
     _MarkdownHelpers,
     build_report,
     render_report,
-    verify_folder,
 )
+
+from codegen.api import verify_folder
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 

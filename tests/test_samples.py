@@ -12,8 +12,8 @@ sys.path.insert(0, str(ROOT / "samples"))
 
 import build_samples  # noqa: E402
 
-from codegen.read_keras import load_keras_file  # noqa: E402
-from codegen.verify import keras_outputs, load_module_from_file  # noqa: E402
+from codegen.read.from_keras import load_keras_file  # noqa: E402
+from codegen.check.compare import keras_outputs, load_module_from_file  # noqa: E402
 from parity import random_inputs  # noqa: E402
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from keras import layers
 
-from codegen.verify import load_module_from_file
+from codegen.check.compare import load_module_from_file
 from parity import check_parity
 
 ROOT = Path(__file__).resolve().parent.parent

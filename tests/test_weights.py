@@ -4,7 +4,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from codegen import weights as W
+from codegen.conversion import weights as W
 
 
 def test_dense_kernel():

@@ -146,7 +146,7 @@ def test_unsupported_inner_layer_is_named():
 
 
 def test_recurrent_layer_per_step(tmp_path):
-    from codegen import registry
+    from codegen.conversion import registry
 
     if registry.lookup("LSTM") is None:
         pytest.skip("no LSTM converter")

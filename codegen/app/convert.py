@@ -1,0 +1,291 @@
+"""The public entry point: ``codegen.convert``."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from codegen._version import __version__  # noqa: E402
+from codegen.check.compare import OutputError  # noqa: E402
+from codegen.conversion.engine import ClassModel, Options, Session, convert_graph  # noqa: E402
+from codegen.errors import ConversionError, InputError  # noqa: E402
+from codegen.ir.graph import Graph  # noqa: E402
+from codegen.read.paths import READERS, load_reference, read_path  # noqa: E402
+
+from .command_line import regenerate_command  # noqa: E402
+
+MODULE_FILE = "model.py"
+WEIGHTS_FILE = "model.pt"
+
+
+@dataclass
+class ConversionResult:
+    module_path: Path
+    weights_path: Path
+    class_name: str
+    source: str
+    keras_model_name: str
+    parameters: int
+    written: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+    errors: list[OutputError] | None = None  # per output, when verified
+    tolerance: float | None = None
+    # Axis order of each forward() argument/result relative to the Keras tensor
+    # (``torch = keras.permute(perm)``); identity unless --channels-first.
+    input_perms: list[tuple[int, ...]] = field(default_factory=list)
+    output_perms: list[tuple[int, ...]] = field(default_factory=list)
+    reader: str = "keras"  # "file" (h5py only, no TensorFlow) or "keras"
+    reference: str = ""  # what ran the reference model when verified from a file read without Keras
+    report: Any = None  # codegen.report.Report, when verified
+    report_path: Path | None = None  # OUT_DIR/REPORT.md, when verified
+    test_path: Path | None = None  # OUT_DIR/test_model.py, with emit_test
+    layers: int = 0  # Keras layers and operations converted (nested models' included)
+    skeletons: list[str] = field(default_factory=list)  # --allow-unsupported: classes to write
+
+    @property
+    def verified(self) -> bool:
+        return self.errors is not None
+
+    @property
+    def passed(self) -> bool | None:
+        if self.errors is None:
+            return None
+        return all(e.passed for e in self.errors) and (self.report is None or self.report.passed)
+
+    @property
+    def max_abs_error(self) -> float | None:
+        return None if not self.errors else max(e.max_abs for e in self.errors)
+
+    @property
+    def max_rel_error(self) -> float | None:
+        return None if not self.errors else max(e.max_rel for e in self.errors)
+
+
+@dataclass
+class Generated:
+    """Everything produced in memory before anything is written."""
+
+    source: str
+    state_dict: OrderedDict
+    session: Session
+    graph: Graph
+
+    @property
+    def top(self) -> ClassModel:
+        return self.session.classes[-1]
+
+
+def generate(
+    model: Any,
+    *,
+    class_name: str | None = None,
+    channels_first: bool = False,
+    source: str = "a live keras.Model",
+    command: str | None = None,
+    allow_unsupported: bool = False,
+) -> Generated:
+    """Convert a loaded Keras model (or a :class:`Graph` a reader made) to source and a
+    state_dict, without writing files."""
+    import torch
+
+    from codegen.render.source import render_source
+
+    if isinstance(model, Graph):
+        graph = model
+    else:
+        from codegen.read.from_keras import read_model
+
+        graph = read_model(model)
+    options = Options(channels_first=channels_first, allow_unsupported=allow_unsupported)
+    session = convert_graph(graph, options, class_name=class_name)
+    if command is None:
+        command = "keras2torch convert MODEL -o OUT_DIR"
+    text = render_source(session, source=source, command=command, version=__version__)
+    state_dict = OrderedDict(
+        (w.key, torch.from_numpy(w.array.copy())) for w in session.classes[-1].weights
+    )
+    return Generated(text, state_dict, session, graph)
+
+
+def convert(
+    model_or_path: Any,
+    out_dir: str | os.PathLike,
+    *,
+    class_name: str | None = None,
+    verify: bool = False,
+    channels_first: bool = False,
+    force: bool = False,
+    tolerance: float | None = None,
+    batch_size: int = 2,
+    reader: str | None = None,
+    emit_test: bool = False,
+    plugins: Any = None,
+    allow_unsupported: bool = False,
+) -> ConversionResult:
+    """Port a Keras model (a ``keras.Model`` or a path to ``.keras``/``.h5``) to ``out_dir``.
+
+    Writes ``model.py`` (one ``nn.Module``) and ``model.pt`` (its state_dict). With
+    ``verify=True`` both models run on the same random inputs and the result carries the
+    per-output errors. Existing files with other content are kept unless ``force=True``.
+
+    ``reader`` chooses how a file is read: ``"file"`` reads it with h5py alone (no
+    TensorFlow; legacy ``.h5`` files Keras 3 cannot load included), ``"keras"`` loads it with
+    Keras 3; ``None`` (default) uses the file reader and falls back to Keras only for what
+    that reader cannot reproduce.
+    """
+    from codegen.check.compare import DEFAULT_TOLERANCE, load_module_from_source
+    from codegen.render.write import check_overwrite, state_dict_bytes, write_all
+
+    if reader not in READERS:
+        raise InputError(f"reader={reader!r}: expected one of {', '.join(r for r in READERS if r)}")
+    from codegen.conversion.plugins import activate
+
+    activate(plugins)  # converters (and Keras classes) of these plugins, before reading
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    is_path = isinstance(model_or_path, (str, os.PathLike))
+    if is_path:
+        source = str(model_or_path)
+        graph, model, used = read_path(model_or_path, reader)
+    else:
+        if reader == "file":
+            raise InputError("reader='file' reads model files; a live keras.Model is read by Keras")
+        model = model_or_path
+        graph, used = None, "keras"
+        source = f"the live keras.Model {getattr(model, 'name', '')!r}"
+    timings["load"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    command = regenerate_command(
+        source if is_path else "MODEL", out_dir, class_name, channels_first, reader
+    )
+    generated = generate(
+        graph if graph is not None else model,
+        class_name=class_name,
+        channels_first=channels_first,
+        source=source,
+        command=command,
+        allow_unsupported=allow_unsupported,
+    )
+    top = generated.top
+    if verify:
+        from codegen.conversion.skeleton import check_verifiable
+
+        check_verifiable(generated, model)  # skeletons/stand-ins cannot run: say so up front
+    # Prove the module is complete before writing anything: strict load of every key.
+    module_ns = load_module_from_source(generated.source)
+    torch_model = getattr(module_ns, top.name)()
+    try:
+        torch_model.load_state_dict(generated.state_dict, strict=True)
+    except RuntimeError as exc:
+        raise ConversionError(
+            f"internal: generated state_dict does not fit the module: {exc}"
+        ) from None
+    timings["convert"] = time.perf_counter() - start
+
+    module_path = out_dir / MODULE_FILE
+    weights_path = out_dir / WEIGHTS_FILE
+    files = {
+        module_path: generated.source.encode(),
+        weights_path: state_dict_bytes(generated.state_dict),
+    }
+    reference = ""
+    if emit_test:  # test_model.py + the Keras reference outputs, made before anything is written
+        from codegen.check.emit_test import test_files
+
+        if model is None:
+            model, reference = load_reference(model_or_path)
+        files.update(
+            test_files(
+                model, generated, out_dir, source=source, tolerance=tolerance, batch_size=batch_size
+            )
+        )
+    if verify:
+        from codegen.check.report import REPORT_FILE, check_report_path
+
+        check_report_path(out_dir / REPORT_FILE, force)  # never replace the user's own REPORT.md
+    written = _write_outputs(
+        files, weights_path, generated.state_dict, force, check_overwrite, write_all
+    )
+
+    result = ConversionResult(
+        module_path=module_path,
+        weights_path=weights_path,
+        class_name=top.name,
+        source=source,
+        keras_model_name=generated.graph.name,
+        # Keras's count: entries torch needs but Keras has no variable for are left out.
+        parameters=sum(int(w.array.size) for w in top.weights if w.keras_variable),
+        written=written,
+        seconds=timings,
+        input_perms=[layout.perm for layout in top.input_layouts],
+        output_perms=[layout.perm for layout in top.output_layouts],
+        reader=used,
+        reference=reference,
+        test_path=out_dir / "test_model.py" if emit_test else None,
+    )
+    result.layers = count_layers(generated.graph)
+    result.skeletons = list(dict.fromkeys(generated.session.skeletons.values()))
+    if verify:
+        from codegen import progress
+
+        progress.stage("verifying")
+        start = time.perf_counter()
+        result.tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
+        if model is None:  # read without Keras: the reference is loaded only now
+            model, result.reference = load_reference(model_or_path)
+        from codegen.check.report import verify_and_report
+
+        result.report, result.report_path = verify_and_report(
+            model,
+            generated,
+            out_dir,
+            source=source,
+            tolerance=result.tolerance,
+            batch_size=batch_size,
+            force=force,
+        )
+        result.errors = result.report.output_errors
+        timings["verify"] = time.perf_counter() - start
+    return result
+
+
+def count_layers(graph: Graph) -> int:
+    """Keras layers and operations in the model, nested models' included (not inputs)."""
+    return sum(
+        1
+        for layer in graph.walk_layers()
+        if layer.subgraph is None and layer.class_name != "InputLayer"
+    )
+
+
+def _write_outputs(files, weights_path, state_dict, force, check_overwrite, write_all) -> bool:
+    """Write unless identical files are already there; returns whether anything was written."""
+    if not force and weights_path.exists() and _same_state_dict(weights_path, state_dict):
+        files = {p: d for p, d in files.items() if p != weights_path}
+    check_overwrite(files, force)
+    pending = {p: d for p, d in files.items() if force or not (p.exists() and p.read_bytes() == d)}
+    write_all(pending)
+    return bool(pending)
+
+
+def _same_state_dict(path: Path, state_dict) -> bool:
+    import torch
+
+    try:
+        existing = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception:
+        return False
+    return list(existing) == list(state_dict) and all(
+        existing[k].dtype == v.dtype
+        and existing[k].shape == v.shape
+        and torch.equal(existing[k], v)
+        for k, v in state_dict.items()
+    )

@@ -1,0 +1,98 @@
+"""``keras2torch verify MODEL OUT_DIR``: check a port (possibly hand-edited) against Keras.
+
+Reads ``OUT_DIR/model.py`` and ``model.pt`` as they are now, regenerates the port in memory
+with the options its header records (to match statements to Keras layers), and writes the
+per-layer report.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from codegen.check.report import (
+    REPORT_FILE,
+    Report,
+    build_report,
+    check_report_path,
+    one_line,
+    write_report,
+)
+from codegen.conversion.plugins import activate
+from codegen.errors import InputError
+from codegen.read.paths import load_reference, read_path
+
+from .command_line import detect_options
+from .convert import MODULE_FILE, WEIGHTS_FILE, generate
+
+
+def verify_folder(
+    model_path: str | Path,
+    out_dir: str | Path,
+    *,
+    tolerance: float | None = None,
+    class_name: str | None = None,
+    channels_first: bool | None = None,
+    batch_size: int = 2,
+    force: bool = False,
+    write: bool = True,
+    reader: str | None = None,
+    plugins=None,
+) -> tuple[Report, Path | None]:
+    """Check OUT_DIR/model.py + model.pt (possibly edited) against the Keras model."""
+    import torch
+
+    activate(plugins)  # custom converters and Keras classes, as for the conversion
+
+    out_dir = Path(out_dir)
+    if not out_dir.exists():
+        raise InputError(f"{out_dir}: no such folder")
+    if not out_dir.is_dir():
+        raise InputError(f"{out_dir}: is not a folder; expected the OUT_DIR of keras2torch convert")
+    module_path, weights_path = out_dir / MODULE_FILE, out_dir / WEIGHTS_FILE
+    for path in (module_path, weights_path):
+        if not path.is_file():
+            raise InputError(
+                f"{path}: no such file; run keras2torch convert MODEL -o {out_dir} first"
+            )
+    try:
+        source_text = module_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{module_path}: cannot be read ({one_line(exc)})") from None
+    try:
+        ast.parse(source_text, filename=str(module_path))
+    except SyntaxError as exc:
+        raise InputError(f"{module_path}: line {exc.lineno}: {exc.msg}") from None
+    try:
+        state_dict = torch.load(weights_path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"{weights_path}: not a readable state_dict ({one_line(exc)})") from None
+    if not isinstance(state_dict, dict):
+        raise InputError(f"{weights_path}: holds a {type(state_dict).__name__}, not a state_dict")
+    if write:
+        check_report_path(out_dir / REPORT_FILE, force)
+
+    detected = detect_options(source_text)
+    if class_name is None:
+        class_name = detected.get("class_name")
+    if channels_first is None:
+        channels_first = bool(detected.get("channels_first", False))
+    graph, model, _ = read_path(model_path, reader or detected.get("reader"))
+    generated = generate(
+        graph, class_name=class_name, channels_first=channels_first, source=str(model_path)
+    )
+    if model is None:  # read without Keras: the reference model is loaded now
+        model, _ = load_reference(model_path)
+    report = build_report(
+        model,
+        generated,
+        module_source=source_text,
+        state_dict=state_dict,
+        filename=str(module_path),
+        search_path=out_dir,
+        source=str(model_path),
+        tolerance=tolerance,
+        batch_size=batch_size,
+    )
+    path = write_report(report, out_dir, force) if write else None
+    return report, path

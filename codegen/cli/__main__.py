@@ -1,0 +1,7 @@
+"""``python -m codegen.cli``: the ``keras2torch`` command."""
+
+import sys
+
+from .main import main
+
+sys.exit(main())

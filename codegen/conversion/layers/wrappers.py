@@ -1,0 +1,232 @@
+"""TimeDistributed: the wrapped layer applied to every time step.
+
+Keras runs the inner layer on each ``x[:, t]``; here the time axis is folded into the batch
+(``x.flatten(0, 1)``), the inner layer's own converter writes its call, and the result is
+unfolded (``.unflatten(0, (-1, steps))``). The module is named after the TimeDistributed layer
+and its state_dict entries come from the inner layer's variables (``conv2d/kernel``, ...).
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from codegen.ir.graph import Call, Layer, Tensor, TensorRef
+from codegen.ir.layout import Layout, keras_order
+
+from .. import registry
+from ..engine import (
+    CallContext,
+    ClassBuilder,
+    Unsupported,
+    WeightEntry,
+    _Skipped,
+    unread_options,
+)
+from ..registry import KERAS, register
+
+# Inner layers whose call takes no Keras mask: a masked input changes nothing for them.
+_IGNORE_MASK = {
+    "Dense",
+    "EinsumDense",
+    "Embedding",
+    "Conv1D",
+    "Conv2D",
+    "Conv3D",
+    "Conv1DTranspose",
+    "Conv2DTranspose",
+    "Conv3DTranspose",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
+    "SeparableConv1D",
+    "SeparableConv2D",
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "PReLU",
+    "Dropout",
+    "LayerNormalization",
+    "BatchNormalization",
+    "Flatten",
+}
+
+# One synthetic inner layer per TimeDistributed layer, so that a shared TimeDistributed layer
+# declares its module and records its weights once.
+_INNER: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _inner_layer(wrapper: Layer) -> Layer:
+    inner = _INNER.get(wrapper)
+    if inner is not None:
+        return inner
+    spec = wrapper.config.get("layer")
+    if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
+        raise Unsupported("the wrapped layer's config is missing")
+    kind = spec.get("class_name")
+    module = str(spec.get("module") or "")
+    if not module.startswith("keras") or (spec.get("registered_name") or "").count(">"):
+        raise Unsupported(f"wrapped custom layer {kind!r}")
+    prefix = f"{spec['config'].get('name')}/"
+    weights = {k.removeprefix(prefix): v for k, v in wrapper.weights.items()}
+    trainable = {k.removeprefix(prefix): v for k, v in wrapper.trainable.items()}
+    inner = Layer(
+        name=wrapper.name,  # the module attribute is named after the TimeDistributed layer
+        class_name=str(kind),
+        config=dict(spec["config"]),
+        weights=weights,
+        trainable=trainable,
+    )
+    inner.variable_prefix = prefix if any(k.startswith(prefix) for k in wrapper.weights) else ""
+    _INNER[wrapper] = inner
+    return inner
+
+
+def _folded_layout(layout: Layout) -> Layout:
+    """The layout of ``x.flatten(0, 1)`` for ``x`` (batch, time, ...) in ``layout``."""
+    return Layout((0, *(axis - 1 for axis in layout.perm[2:])), layout.feature_order)
+
+
+def _unfolded_layout(layout: Layout) -> Layout:
+    if layout.perm[0] != 0:
+        raise Unsupported("the wrapped layer moves the batch axis")
+    return Layout((0, 1, *(axis + 1 for axis in layout.perm[1:])), layout.feature_order)
+
+
+@register("TimeDistributed", layout=KERAS)
+def time_distributed(call, ctx: CallContext) -> None:
+    wrapper = call.layer
+    wrapped_graph = getattr(wrapper, "wrapped", None)
+    spec = ctx.config["layer"]
+    kind = spec.get("class_name") if isinstance(spec, dict) else None
+    first = call.args[0] if len(call.args) == 1 else None
+    mask = call.kwargs.get("mask")
+    if not isinstance(first, TensorRef) or first.position != 0 or len(call.outputs) != 1:
+        raise Unsupported("TimeDistributed with several inputs or outputs")
+    if set(call.kwargs) - {"mask", "training"}:
+        raise Unsupported(f"call arguments {sorted(call.kwargs)}")
+    masked = isinstance(mask, TensorRef) or call.inputs[0].masked
+    if masked and (wrapped_graph is not None or kind not in _IGNORE_MASK):
+        raise Unsupported(f"a masked input to a wrapped {kind} (Keras passes it the mask)")
+    if call.kwargs.get("training") is not None:
+        raise Unsupported(f"training={call.kwargs['training']!r} given in the call")
+    in_shape, out_shape = ctx.input_shape(0), ctx.output_shape(0)
+    layout = ctx.input_layout(0)
+    if layout.perm[:2] == (0, 1):
+        x = ctx.input(0)
+    elif layout.feature_order is None:
+        layout = keras_order(layout.rank)
+        x = ctx.input(0, layout)
+    else:
+        raise Unsupported("a flattened channels-first input")
+    steps = in_shape[1]
+    unfold = f"(-1, {int(steps)})" if steps is not None else f"({x}.shape[0], -1)"
+    if wrapped_graph is not None:
+        expr, inner_out = _wrapped_model(ctx, wrapped_graph, x, layout)
+    else:
+        expr, inner_out = _wrapped_layer(ctx, wrapper, x, layout, in_shape, out_shape)
+        if inner_out.feature_order is not None and not _dense_consumers(ctx):
+            # A Flatten in torch's order only helps a TimeDistributed(Dense) that reorders
+            # its kernel rows; for anything else flatten in Keras's order.
+            layout = keras_order(layout.rank)
+            x = ctx.input(0, layout)
+            expr, inner_out = _wrapped_layer(ctx, wrapper, x, layout, in_shape, out_shape)
+    out_layout = _unfolded_layout(inner_out)
+    if out_layout.rank != len(out_shape):
+        raise Unsupported("the wrapped layer's output rank does not match")
+    ctx.output(f"{expr}.unflatten(0, {unfold})", out_layout)
+
+
+def _dense_consumers(ctx: CallContext) -> bool:
+    """Whether only single-call TimeDistributed(Dense) layers read this call's output."""
+    graph = ctx.builder.graph
+    tensor = ctx.call.outputs[0]
+    if any(t is tensor for t in graph.outputs):
+        return False
+    for user in graph.consumers().get(id(tensor), []):
+        spec = user.layer.config.get("layer")
+        if user.layer.class_name != "TimeDistributed" or len(user.layer.calls) != 1:
+            return False
+        if not isinstance(spec, dict) or spec.get("class_name") != "Dense":
+            return False
+    return True
+
+
+def _wrapped_layer(ctx: CallContext, wrapper: Layer, x: str, layout: Layout, in_shape, out_shape):
+    inner = _inner_layer(wrapper)
+    conv = registry.lookup(inner.class_name)
+    if conv is None or inner.class_name in ("TimeDistributed", "InputLayer"):
+        raise Unsupported(f"wrapped layer {inner.class_name} not supported")
+    source = ctx.call.inputs[0]
+    step_in = Tensor(shape=(None, *in_shape[2:]), dtype=source.dtype)
+    step_out = Tensor(shape=(None, *out_shape[2:]), dtype=ctx.call.outputs[0].dtype)
+    step_call = Call(layer=inner, inputs=[step_in], outputs=[step_out], args=(TensorRef(0),))
+    step_call.index = len(inner.calls)
+    inner.calls.append(step_call)
+    step_out.producer = step_call
+    builder = ctx.builder
+    builder.layouts[id(step_in)] = _folded_layout(layout)
+    recorded = len(builder.model.weights)
+    try:
+        inner_ctx = CallContext(builder, step_call)
+        conv.function(step_call, inner_ctx)
+        unread = unread_options(inner_ctx.config)
+        if unread:
+            raise Unsupported(
+                f"wrapped {inner.class_name}: unsupported option(s) " + ", ".join(unread)
+            )
+        if inner_ctx.expr is not None or sorted(inner_ctx.pending_outputs) != [0]:
+            raise Unsupported(f"wrapped {inner.class_name} with several outputs")
+        expr, inner_layout = inner_ctx.pending_outputs[0]
+    except Unsupported as exc:
+        if str(exc).startswith("wrapped"):
+            raise
+        raise Unsupported(f"wrapped {inner.class_name}: {exc}") from None
+    finally:
+        del builder.layouts[id(step_in)]
+    for entry in builder.model.weights[recorded:]:
+        if entry.keras_variable:
+            entry.keras_variable = inner.variable_prefix + entry.keras_variable
+    placeholder = builder.ref(step_in)
+    return expr.replace(placeholder, f"{x}.flatten(0, 1)"), inner_layout
+
+
+def _wrapped_model(ctx: CallContext, graph, x: str, layout: Layout):
+    """A Sequential/Functional model inside TimeDistributed: its own class, as for nesting."""
+    builder = ctx.builder
+    session = builder.session
+    key = id(ctx.layer)
+    if key in session.failed_models:
+        raise _Skipped()
+    sub = session.submodels.get(key)
+    if sub is None:
+        child = ClassBuilder(
+            graph, session, top_level=False, input_layouts=[_folded_layout(layout)]
+        )
+        sub = child.build()
+        if child.failed:
+            session.failed_models.add(key)
+            raise _Skipped()
+        session.submodels[key] = sub
+    if len(sub.input_layouts) != 1 or len(sub.output_layouts) != 1:
+        raise Unsupported("a wrapped model with several inputs or outputs")
+    wanted = sub.input_layouts[0]
+    folded = f"{x}.flatten(0, 1)"
+    if wanted != _folded_layout(layout):
+        if wanted.perm[0] != 0 or layout.feature_order is not None:
+            raise Unsupported("a wrapped model whose input layout moves the batch axis")
+        x = ctx.input(0, _unfolded_layout(wanted))
+        folded = f"{x}.flatten(0, 1)"
+    attr = ctx.module(f"{sub.name}()")
+    if ctx.first_call:
+        for w in sub.weights:
+            builder.model.weights.append(
+                WeightEntry(
+                    f"{ctx.attr_name}.{w.key}",
+                    w.array,
+                    w.keras_layer,
+                    w.keras_variable,
+                    w.transform,
+                    w.trainable,
+                )
+            )
+    return f"{attr}({folded})", sub.output_layouts[0]

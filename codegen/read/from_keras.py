@@ -1,0 +1,240 @@
+"""Read a live Keras 3 model (or a file through Keras's safe loader) into a :class:`Graph`."""
+
+from __future__ import annotations
+
+import heapq
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from codegen.errors import InputError
+from codegen.ir.graph import Call, Graph, Layer, Tensor, TensorRef
+
+from .keras_import import import_keras
+
+
+def load_keras_file(path: str | os.PathLike) -> Any:
+    """Load a ``.keras``/``.h5`` file with Keras, never running code stored in it."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a .keras or .h5 model file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x89HDF\r\n\x1a\n")):
+        raise InputError(
+            f"{path}: not a Keras model file (expected a .keras zip archive or an HDF5 .h5 file)"
+        )
+    keras = import_keras()
+
+    # Keras only loads the .keras format from a file named .keras, and .h5 from .h5/.hdf5.
+    suffix = ".keras" if head.startswith(b"PK") else ".h5"
+    load_path = path
+    link_dir = None
+    if path.suffix.lower() not in ({".keras"} if suffix == ".keras" else {".h5", ".hdf5"}):
+        import tempfile
+
+        link_dir = tempfile.mkdtemp(prefix="keras2torch-")
+        load_path = Path(link_dir) / f"model{suffix}"
+        os.symlink(path.resolve(), load_path)
+    try:
+        from .standins import load_model  # safe mode; stand-ins for unavailable classes
+
+        model = load_model(keras, load_path, path)
+    except Exception as exc:  # Keras raises many types for bad files
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if suffix == ".h5" and _is_weights_only_h5(path):
+            raise InputError(
+                f"{path}: holds only weights (saved with save_weights), not a model; "
+                "build the architecture in Keras, load these weights into it and convert that model"
+            ) from None
+        raise InputError(f"{path}: Keras could not load this model: {message}") from None
+    finally:
+        if link_dir is not None:
+            import shutil
+
+            shutil.rmtree(link_dir, ignore_errors=True)
+    return model
+
+
+def _is_weights_only_h5(path: Path) -> bool:
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            return "model_config" not in f.attrs and "layer_names" in f.attrs
+    except Exception:
+        return False
+
+
+def read_model(model: Any) -> Graph:
+    """Turn a built Keras Sequential or Functional model into a :class:`Graph`."""
+    keras = import_keras()
+
+    functional = getattr(model, "_functional", None) or model
+    if not isinstance(functional, keras.Model) or not hasattr(functional, "outputs"):
+        raise InputError(f"model {model.name!r} is not a Sequential or Functional model")
+    if not getattr(functional, "outputs", None):
+        raise InputError(
+            f"model {model.name!r} has no defined inputs/outputs; build it on an Input first"
+        )
+    return _GraphReader(model, functional).read()
+
+
+class _GraphReader:
+    def __init__(self, model: Any, functional: Any) -> None:
+        self.model = model
+        self.functional = functional
+        self.tensors: dict[int, Tensor] = {}
+        self.layers: dict[int, Layer] = {}
+
+    def read(self) -> Graph:
+        keras = import_keras()
+
+        order = {id(op): i for i, op in enumerate(self.functional.operations)}
+        # Collect every node reachable from the outputs.
+        nodes: dict[tuple[int, int], Any] = {}
+        stack = [t._keras_history for t in _flatten(self.functional.outputs)]
+        while stack:
+            op, node_index, _ = stack.pop()
+            key = (id(op), node_index)
+            if key in nodes:
+                continue
+            node = op._inbound_nodes[node_index]
+            nodes[key] = (op, node_index, node)
+            for t in node.input_tensors:
+                stack.append(t._keras_history)
+        # Kahn's algorithm, ties broken by the model's own layer order: deterministic and
+        # close to model.summary()'s order.
+        deps: dict[tuple[int, int], set] = {}
+        users: dict[tuple[int, int], list] = {}
+        for key, (op, _, node) in nodes.items():
+            parents = {(id(t._keras_history[0]), t._keras_history[1]) for t in node.input_tensors}
+            deps[key] = parents
+            for p in parents:
+                users.setdefault(p, []).append(key)
+
+        def rank(key):
+            op_id, node_index = key
+            return (order.get(op_id, len(order)), node_index)
+
+        ready = [(rank(k), k) for k, d in deps.items() if not d]
+        heapq.heapify(ready)
+        calls: list[Call] = []
+        while ready:
+            _, key = heapq.heappop(ready)
+            op, node_index, node = nodes[key]
+            calls.append(self._call(op, node_index, node, keras))
+            for user in users.get(key, []):
+                deps[user].discard(key)
+                if not deps[user]:
+                    heapq.heappush(ready, (rank(user), user))
+        inputs = [self.tensors[id(t)] for t in _flatten(self.functional.inputs)]
+        outputs = [self.tensors[id(t)] for t in _flatten(self.functional.outputs)]
+        input_names = [t._keras_history[0].name for t in _flatten(self.functional.inputs)]
+        class_name = type(self.model).__name__
+        return Graph(
+            name=self.model.name,
+            class_name=class_name,
+            inputs=inputs,
+            outputs=outputs,
+            calls=calls,
+            input_names=input_names,
+        )
+
+    def _tensor(self, kt: Any) -> Tensor:
+        tensor = self.tensors.get(id(kt))
+        if tensor is None:
+            tensor = Tensor(shape=tuple(kt.shape), dtype=str(kt.dtype))
+            tensor.masked = getattr(kt, "_keras_mask", None) is not None
+            self.tensors[id(kt)] = tensor
+        return tensor
+
+    def _layer(self, op: Any, keras: Any) -> Layer:
+        layer = self.layers.get(id(op))
+        if layer is not None:
+            return layer
+        is_layer = isinstance(op, keras.layers.Layer)
+        is_model = isinstance(op, keras.Model)
+        config_error = None
+        try:
+            # Operations (keras.ops calls) keep their static arguments (axis, ...) in config.
+            config = op.get_config()
+        except Exception as exc:
+            # An operation built with arguments Keras cannot serialize still holds them as
+            # attributes; a layer without a config cannot be ported (never guess defaults).
+            config = (
+                {} if is_layer else {k: v for k, v in vars(op).items() if not k.startswith("_")}
+            )
+            if is_layer and not is_model:
+                config_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        layer = Layer(
+            name=op.name,
+            class_name=type(op).__name__,
+            config=config,
+            is_op=not is_layer,
+            config_error=config_error,
+        )
+        if is_model and _is_graph_model(op):
+            layer.subgraph = read_model(op)
+        elif is_layer:  # a subclassed model stays one opaque layer: reported as unsupported
+            prefix = (getattr(op, "path", None) or op.name) + "/"
+            for var in op.weights:
+                # Sublayers Keras builds outside the layer's scope (a loaded Bidirectional's
+                # forward_lstm/..., TimeDistributed's dense/...) keep their own full path.
+                key = var.path[len(prefix) :] if var.path.startswith(prefix) else var.path
+                layer.weights[key] = np.asarray(var.numpy())
+                layer.trainable[key] = bool(var.trainable)
+            inner = getattr(op, "layer", None)  # TimeDistributed(<Sequential/Functional>)
+            wrapper = type(op).__name__ == "TimeDistributed"
+            if wrapper and isinstance(inner, keras.Model) and _is_graph_model(inner):
+                layer.wrapped = read_model(inner)
+        self.layers[id(op)] = layer
+        return layer
+
+    def _call(self, op: Any, node_index: int, node: Any, keras: Any) -> Call:
+        layer = self._layer(op, keras)
+        input_kts = list(node.input_tensors)
+        inputs = [self._tensor(t) for t in input_kts]
+        positions = {id(t): i for i, t in enumerate(input_kts)}
+
+        def plain(value):
+            if id(value) in positions:
+                return TensorRef(positions[id(value)])
+            if isinstance(value, (list, tuple)):
+                return type(value)(plain(v) for v in value)
+            if isinstance(value, dict):
+                return {k: plain(v) for k, v in value.items()}
+            return value
+
+        args = plain(tuple(node.arguments.args))
+        kwargs = plain(dict(node.arguments.kwargs))
+        call = Call(layer=layer, inputs=inputs, outputs=[], args=args, kwargs=kwargs)
+        call.index = len(layer.calls)
+        layer.calls.append(call)
+        for i, kt in enumerate(_flatten(node.outputs)):
+            tensor = self._tensor(kt)
+            tensor.producer = call
+            tensor.index = i
+            call.outputs.append(tensor)
+        return call
+
+
+def _is_graph_model(model: Any) -> bool:
+    """Sequential/Functional (a graph of layers), not a subclassed model with Python call()."""
+    functional = getattr(model, "_functional", None) or model
+    return bool(getattr(functional, "outputs", None)) and hasattr(functional, "operations")
+
+
+def _flatten(value: Any) -> list:
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _flatten(v)]
+    if isinstance(value, dict):
+        return [x for k in sorted(value) for x in _flatten(value[k])]
+    return [value]

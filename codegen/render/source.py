@@ -1,0 +1,131 @@
+"""Render class models into formatted, compiled Python source."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+
+import black
+import jinja2
+
+from codegen.conversion.engine import ClassModel, Session
+from codegen.ir.naming import comment_text
+
+
+def _template_dirs() -> list[str]:
+    dirs = []
+    try:  # installed wheel: templates ship as package data under codegen/templates
+        packaged = resources.files("codegen") / "templates"
+        if packaged.is_dir():
+            dirs.append(str(packaged))
+    except (ModuleNotFoundError, TypeError):
+        pass
+    source_tree = Path(__file__).resolve().parents[2] / "templates"
+    if source_tree.is_dir():
+        dirs.append(str(source_tree))
+    return dirs
+
+
+_ENV: jinja2.Environment | None = None
+
+
+def environment() -> jinja2.Environment:
+    global _ENV
+    if _ENV is None:
+        _ENV = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(_template_dirs()),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            autoescape=False,
+        )
+    return _ENV
+
+
+def render_source(
+    session: Session,
+    *,
+    source: str,
+    command: str,
+    version: str,
+) -> str:
+    from .safety import check_session
+
+    check_session(session)  # no nan/inf from a damaged config in the code
+    env = environment()
+    helpers = [_helper_text(env, session, name) for name in session.helpers]
+    classes = [_class_view(cls) for cls in session.classes]
+    top = session.classes[-1]
+    if session.options.channels_first:
+        layout_note = ["forward() takes and returns image tensors channels-first (N, C, H, W)."]
+    else:
+        layout_note = [
+            "forward() takes and returns tensors in the Keras model's own layout; inside,",
+            "image tensors are channels-first.",
+        ]
+    body_ctx = dict(
+        title=comment_text(f"PyTorch port of the Keras model {top.keras_name!r}."),
+        version=version,
+        source=comment_text(source, max_length=None),
+        command=comment_text(command, max_length=None),
+        layout_note=layout_note,
+        helpers=helpers,
+        classes=classes,
+    )
+    template = env.get_template("model.py.j2")
+    # Render once without imports to see which names the body uses.
+    probe = template.render(imports=[], **body_ctx)
+    imports = []
+    code = re.sub(r"#.*", "", probe)  # layer names in comments (tf.math.add) are not uses
+    if re.search(r"\bmath\.", code):
+        imports.append("import math")
+    if imports:
+        imports.append("")
+    imports.append("import torch")
+    if re.search(r"\bF\.", code):
+        imports.append("import torch.nn.functional as F")
+    imports.append("from torch import nn")
+    source_text = template.render(imports=imports, **body_ctx)
+    from codegen import progress
+
+    progress.stage("formatting")
+    formatted = black.format_str(source_text, mode=black.Mode())
+    compile(formatted, "model.py", "exec")
+    return formatted
+
+
+def _helper_text(env: jinja2.Environment, session: Session, name: str) -> str:
+    """A helper made for this model (a skeleton), declared by a plugin, or a template."""
+    source = getattr(session, "helper_sources", {}).get(name)
+    if source is None:
+        from codegen.conversion.plugins import helper_source
+
+        source = helper_source(name)
+    if source is not None:
+        return source.strip()
+    return env.get_template(f"helpers/{name}.py.j2").render().strip()
+
+
+def _class_view(cls: ClassModel) -> dict:
+    n_out = len(cls.returns)
+    annotation = (
+        " -> torch.Tensor"
+        if n_out == 1
+        else " -> tuple[" + ", ".join(["torch.Tensor"] * n_out) + "]"
+    )
+    returns = cls.returns if n_out == 1 else ["(" + ", ".join(cls.returns) + ")"]
+    doc = f"Port of Keras {cls.keras_class} {cls.keras_name!r}."
+    if not cls.name or cls is None:
+        pass
+    return dict(
+        name=cls.name,
+        docstring=comment_text(doc) + (cls.docstring and "\n\n    " + cls.docstring),
+        declarations=cls.declarations,
+        buffers=cls.buffers,
+        params=cls.params,
+        statements=cls.statements,
+        return_annotation=annotation,
+        returns=returns,
+    )
