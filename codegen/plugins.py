@@ -11,15 +11,44 @@ See ``docs/converters.md``::
 The implementation lives in :mod:`codegen.conversion`; this module is the stable surface.
 """
 
-from .conversion.plugins import *  # noqa: F401,F403
-from .conversion.plugins import (  # noqa: F401
-    __all__,
+from .conversion.plugins import (
+    AGNOSTIC,
+    KERAS,
+    SPATIAL,
+    CallContext,
+    Layout,
+    Unsupported,
     activate,
-    deactivate,
+    channels_first,
     forget,
+    helper,
+    keras_order,
+    keras_variables,
     load_plugin,
     lookup,
-    owner,
+    native_layout,
+    register,
     use,
     using,
 )
+
+__all__ = [
+    "AGNOSTIC",
+    "KERAS",
+    "SPATIAL",
+    "CallContext",
+    "Layout",
+    "Unsupported",
+    "activate",
+    "channels_first",
+    "forget",
+    "helper",
+    "keras_order",
+    "keras_variables",
+    "load_plugin",
+    "lookup",
+    "native_layout",
+    "register",
+    "use",
+    "using",
+]

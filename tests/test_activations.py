@@ -239,7 +239,7 @@ def test_prelu_module_is_trainable(tmp_path):
 
 
 def test_serialized_activation_values():
-    from codegen.conversion.engine import Unsupported
+    from codegen.conversion.context import Unsupported
     from codegen.conversion.layers.activations import activation_name
 
     assert activation_name(None) == "linear"

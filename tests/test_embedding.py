@@ -9,7 +9,9 @@ from test_core import check_without_param_count
 
 import codegen
 from codegen.api import generate
-from codegen.conversion.engine import Options, convert_graph
+from codegen.conversion.engine import convert_graph
+from codegen.conversion.model import Options
+from codegen.conversion.pipeline import converter_registry
 from codegen.read.from_keras import read_model
 
 
@@ -66,7 +68,7 @@ def test_input_length_from_an_old_config(tmp_path):
     # Keras 2 configs carry input_length; it only fixed the input shape.
     graph = read_model(_model())
     graph.calls[1].layer.config["input_length"] = 7
-    convert_graph(graph, Options())
+    convert_graph(graph, Options(), registry=converter_registry())
 
 
 def _model():

@@ -10,7 +10,9 @@ from keras import layers
 
 import codegen
 from codegen.api import generate
-from codegen.conversion.engine import Options, convert_graph
+from codegen.conversion.engine import convert_graph
+from codegen.conversion.model import Options
+from codegen.conversion.pipeline import converter_registry
 from codegen.errors import UnsupportedError
 from codegen.read.from_keras import read_model
 from parity import check_parity
@@ -193,7 +195,7 @@ def test_masked_inputs_unsupported_for_multiply(tmp_path):
         for tensor in call.inputs:
             tensor.masked = True
     with pytest.raises(UnsupportedError) as info:
-        convert_graph(graph, Options())
+        convert_graph(graph, Options(), registry=converter_registry())
     assert "'maxed' (Maximum)" in str(info.value) and "mask" in str(info.value)
 
 

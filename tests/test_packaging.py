@@ -30,8 +30,8 @@ def test_wheel_contains_templates_and_installed_copy_renders(tmp_path):
         capture_output=True,
     )
     probe = (
-        "import codegen, codegen.render as r; "
-        "dirs = r._template_dirs(); "
+        "import codegen, codegen.resources as res, codegen.render.templates as r; "
+        "dirs = res.template_dirs(); "
         "assert codegen.__file__.startswith(%r), codegen.__file__; "
         "assert dirs and dirs[0].startswith(%r), dirs; "
         "r.environment().get_template('model.py.j2'); print('ok')"

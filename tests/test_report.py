@@ -15,12 +15,8 @@ import codegen
 from codegen import cli
 from codegen.api import generate
 from codegen.errors import InputError
-from codegen.check.report import (
-    REPORT_MARKER,
-    _MarkdownHelpers,
-    build_report,
-    render_report,
-)
+from codegen.check.markdown import REPORT_MARKER, _MarkdownHelpers, render_report
+from codegen.check.report import build_report
 
 from codegen.api import verify_folder
 

@@ -146,7 +146,9 @@ def test_unsupported_inner_layer_is_named():
 
 
 def test_recurrent_layer_per_step(tmp_path):
-    from codegen.conversion import registry
+    from codegen.conversion.pipeline import converter_registry
+
+    registry = converter_registry(entry_points=False)
 
     if registry.lookup("LSTM") is None:
         pytest.skip("no LSTM converter")

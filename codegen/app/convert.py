@@ -11,14 +11,28 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from codegen._version import __version__  # noqa: E402
-from codegen.check.compare import OutputError  # noqa: E402
-from codegen.conversion.engine import ClassModel, Options, Session, convert_graph  # noqa: E402
-from codegen.errors import ConversionError, InputError  # noqa: E402
-from codegen.ir.graph import Graph  # noqa: E402
-from codegen.read.paths import READERS, load_reference, read_path  # noqa: E402
+from codegen import progress
+from codegen._version import __version__  # noqa: E402  (after the TF log setting)
+from codegen.check.compare import (
+    DEFAULT_TOLERANCE,
+    OutputError,
+    load_module_from_source,
+)
+from codegen.check.emit_test import test_files
+from codegen.check.report import REPORT_FILE, check_report_path, verify_and_report
+from codegen.check.runnable import check_verifiable
+from codegen.conversion.engine import convert_graph
+from codegen.conversion.model import ClassModel, Options, Session
+from codegen.conversion.pipeline import converter_registry
+from codegen.conversion.registry import Registry
+from codegen.errors import ConversionError, InputError
+from codegen.ir.graph import Graph
+from codegen.read.from_keras import read_model
+from codegen.read.paths import READERS, load_reference, read_path
+from codegen.render.source import render_source
+from codegen.render.write import check_overwrite, state_dict_bytes, write_all
 
-from .command_line import regenerate_command  # noqa: E402
+from .command_line import regenerate_command
 
 MODULE_FILE = "model.py"
 WEIGHTS_FILE = "model.pt"
@@ -89,21 +103,21 @@ def generate(
     source: str = "a live keras.Model",
     command: str | None = None,
     allow_unsupported: bool = False,
+    plugins: Any = None,
+    registry: Registry | None = None,
 ) -> Generated:
     """Convert a loaded Keras model (or a :class:`Graph` a reader made) to source and a
-    state_dict, without writing files."""
+    state_dict, without writing files.
+
+    ``registry`` (the converters to use) defaults to the built-ins plus ``plugins``.
+    """
     import torch
 
-    from codegen.render.source import render_source
-
-    if isinstance(model, Graph):
-        graph = model
-    else:
-        from codegen.read.from_keras import read_model
-
-        graph = read_model(model)
+    if registry is None:
+        registry = converter_registry(plugins, allow_unsupported=allow_unsupported)
+    graph = model if isinstance(model, Graph) else read_model(model)
     options = Options(channels_first=channels_first, allow_unsupported=allow_unsupported)
-    session = convert_graph(graph, options, class_name=class_name)
+    session = convert_graph(graph, options, class_name=class_name, registry=registry)
     if command is None:
         command = "keras2torch convert MODEL -o OUT_DIR"
     text = render_source(session, source=source, command=command, version=__version__)
@@ -139,21 +153,17 @@ def convert(
     Keras 3; ``None`` (default) uses the file reader and falls back to Keras only for what
     that reader cannot reproduce.
     """
-    from codegen.check.compare import DEFAULT_TOLERANCE, load_module_from_source
-    from codegen.render.write import check_overwrite, state_dict_bytes, write_all
-
     if reader not in READERS:
         raise InputError(f"reader={reader!r}: expected one of {', '.join(r for r in READERS if r)}")
-    from codegen.conversion.plugins import activate
-
-    activate(plugins)  # converters (and Keras classes) of these plugins, before reading
+    # The plugins' converters (and Keras classes they define), loaded before reading.
+    registry = converter_registry(plugins, allow_unsupported=allow_unsupported)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     out_dir = Path(out_dir)
     is_path = isinstance(model_or_path, (str, os.PathLike))
     if is_path:
         source = str(model_or_path)
-        graph, model, used = read_path(model_or_path, reader)
+        graph, model, used = read_path(model_or_path, reader, converts=registry.converts)
     else:
         if reader == "file":
             raise InputError("reader='file' reads model files; a live keras.Model is read by Keras")
@@ -173,11 +183,10 @@ def convert(
         source=source,
         command=command,
         allow_unsupported=allow_unsupported,
+        registry=registry,
     )
     top = generated.top
     if verify:
-        from codegen.conversion.skeleton import check_verifiable
-
         check_verifiable(generated, model)  # skeletons/stand-ins cannot run: say so up front
     # Prove the module is complete before writing anything: strict load of every key.
     module_ns = load_module_from_source(generated.source)
@@ -198,8 +207,6 @@ def convert(
     }
     reference = ""
     if emit_test:  # test_model.py + the Keras reference outputs, made before anything is written
-        from codegen.check.emit_test import test_files
-
         if model is None:
             model, reference = load_reference(model_or_path)
         files.update(
@@ -208,8 +215,6 @@ def convert(
             )
         )
     if verify:
-        from codegen.check.report import REPORT_FILE, check_report_path
-
         check_report_path(out_dir / REPORT_FILE, force)  # never replace the user's own REPORT.md
     written = _write_outputs(
         files, weights_path, generated.state_dict, force, check_overwrite, write_all
@@ -234,15 +239,11 @@ def convert(
     result.layers = count_layers(generated.graph)
     result.skeletons = list(dict.fromkeys(generated.session.skeletons.values()))
     if verify:
-        from codegen import progress
-
         progress.stage("verifying")
         start = time.perf_counter()
         result.tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
         if model is None:  # read without Keras: the reference is loaded only now
             model, result.reference = load_reference(model_or_path)
-        from codegen.check.report import verify_and_report
-
         result.report, result.report_path = verify_and_report(
             model,
             generated,

@@ -13,10 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from codegen.conversion.engine import Options, convert_graph, shape_text
+from codegen.conversion.engine import convert_graph
+from codegen.conversion.model import Options, shape_text
+from codegen.conversion.pipeline import converter_registry
+from codegen.conversion.registry import Registry
 from codegen.errors import ConversionError, UnsupportedError
 from codegen.ir.graph import Graph
 from codegen.ir.naming import comment_text
+from codegen.read.paths import read_path
+from codegen.read.standins import standin_layers
 
 
 @dataclass
@@ -66,23 +71,24 @@ def inspect_path(
     reader: str | None = None,
     allow_unsupported: bool = False,
 ) -> Inspection:
-    from codegen.conversion.plugins import activate
-    from codegen.read.paths import read_path
-
-    activate(plugins)
-    graph, model, used = read_path(path, reader)
+    registry = converter_registry(plugins, allow_unsupported=allow_unsupported)
+    graph, model, used = read_path(path, reader, converts=registry.converts)
     standins = []
     if model is not None:
-        from codegen.read.standins import standin_layers
-
         standins = [f"{name} ({cls})" for name, cls in standin_layers(model)]
     return inspect_graph(
-        graph, source=str(path), reader=used, allow_unsupported=allow_unsupported, standins=standins
+        graph,
+        registry,
+        source=str(path),
+        reader=used,
+        allow_unsupported=allow_unsupported,
+        standins=standins,
     )
 
 
 def inspect_graph(
     graph: Graph,
+    registry: Registry,
     *,
     source: str = "",
     reader: str = "",
@@ -91,7 +97,7 @@ def inspect_graph(
 ) -> Inspection:
     problems: list[str] = []
     try:
-        convert_graph(graph, Options(allow_unsupported=allow_unsupported))
+        convert_graph(graph, Options(allow_unsupported=allow_unsupported), registry=registry)
     except UnsupportedError as exc:
         problems = list(exc.problems)
     except ConversionError as exc:
@@ -107,16 +113,20 @@ def inspect_graph(
         standins=list(standins or []),
     )
     shown: set[str] = set()
-    _rows(graph, 0, problems, allow_unsupported, result.rows, shown)
+    _rows(graph, registry, 0, problems, allow_unsupported, result.rows, shown)
     result.other_problems = [p for p in problems if p not in shown]
     return result
 
 
 def _rows(
-    graph: Graph, depth: int, problems: list[str], allow: bool, rows: list[Row], shown: set
+    graph: Graph,
+    registry: Registry,
+    depth: int,
+    problems: list[str],
+    allow: bool,
+    rows: list[Row],
+    shown: set,
 ) -> None:
-    from codegen.conversion.plugins import lookup, owner
-
     for layer in graph.layers:
         shapes = [shape_text(t.shape) for t in (layer.calls[0].outputs if layer.calls else [])]
         params = sum(int(np.asarray(w).size) for w in layer.weights.values())
@@ -129,8 +139,7 @@ def _rows(
         elif layer.subgraph is not None:
             converter, status = f"nested {layer.subgraph.class_name} (its own class)", "nested"
         else:
-            conv = lookup(layer.class_name, layer.is_op)
-            plugin = owner(conv.key) if conv is not None else None
+            conv = registry.lookup(layer.class_name, layer.is_op)
             if conv is None:
                 if allow:
                     converter, status = "skeleton (--allow-unsupported)", "skeleton"
@@ -142,11 +151,11 @@ def _rows(
                 where = function.__module__.replace("codegen.conversion.layers.", "")
                 converter = f"{where}.{function.__name__}"
                 status = "ok"
-                if plugin is not None:
-                    converter = f"plugin {plugin.origin}: {function.__name__}"
+                if conv.origin is not None:
+                    converter = f"plugin {conv.origin}: {function.__name__}"
                     status = "plugin"
             if problem and status != "skeleton":
                 status = "unsupported"
         rows.append(Row(depth, layer.name, layer.kind, shapes, params, converter, status, problem))
         if layer.subgraph is not None:
-            _rows(layer.subgraph, depth + 1, problems, allow, rows, shown)
+            _rows(layer.subgraph, registry, depth + 1, problems, allow, rows, shown)

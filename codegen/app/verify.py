@@ -12,13 +12,13 @@ from pathlib import Path
 
 from codegen.check.report import (
     REPORT_FILE,
-    Report,
     build_report,
     check_report_path,
     one_line,
     write_report,
 )
-from codegen.conversion.plugins import activate
+from codegen.check.report_data import Report
+from codegen.conversion.pipeline import converter_registry
 from codegen.errors import InputError
 from codegen.read.paths import load_reference, read_path
 
@@ -42,7 +42,8 @@ def verify_folder(
     """Check OUT_DIR/model.py + model.pt (possibly edited) against the Keras model."""
     import torch
 
-    activate(plugins)  # custom converters and Keras classes, as for the conversion
+    # Custom converters and Keras classes, as for the conversion.
+    registry = converter_registry(plugins)
 
     out_dir = Path(out_dir)
     if not out_dir.exists():
@@ -77,9 +78,15 @@ def verify_folder(
         class_name = detected.get("class_name")
     if channels_first is None:
         channels_first = bool(detected.get("channels_first", False))
-    graph, model, _ = read_path(model_path, reader or detected.get("reader"))
+    graph, model, _ = read_path(
+        model_path, reader or detected.get("reader"), converts=registry.converts
+    )
     generated = generate(
-        graph, class_name=class_name, channels_first=channels_first, source=str(model_path)
+        graph,
+        class_name=class_name,
+        channels_first=channels_first,
+        source=str(model_path),
+        registry=registry,
     )
     if model is None:  # read without Keras: the reference model is loaded now
         model, _ = load_reference(model_path)

@@ -1,1 +1,17 @@
-"""TODO"""
+"""Check stage: numerical verification of a port against the Keras model it came from.
+
+Runs Keras and the generated (or hand-edited) torch module on the same random inputs, compares
+them layer by layer, writes the per-layer report ``REPORT.md``, and emits a standalone pytest
+regression test. Modules, lowest first:
+
+- ``compare``: random inputs, running both models end to end, final-output errors.
+- ``instrument``: compiles the module source with every matched forward statement recorded.
+- ``keras_values``: Keras's value of every layer call, its final outputs, its random layers.
+- ``torch_values``: runs the torch module; its values back in Keras's layout; error arithmetic.
+- ``rows``: the report's per-layer table (``LayerRow``), its errors and the first error jump.
+- ``manifest``: parameter counts and where every weight went (the weight manifest).
+- ``report_data``: the ``Report`` dataclass one comparison fills.
+- ``markdown``: a ``Report`` as REPORT.md text and as terminal summaries.
+- ``report``: ``build_report`` and ``write_report``, the orchestration of the above.
+- ``emit_test``: ``--emit-test``, ``test_model.py`` and its reference outputs.
+"""

@@ -35,7 +35,8 @@ def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
 
 def reference_arrays(model: Any, generated: Any, batch_size: int = 2) -> tuple[dict, bool]:
     """Inputs and Keras outputs; returns ``(arrays, training mode included)``."""
-    from .report import keras_final_outputs, report_inputs, stochastic_layers
+    from .keras_values import keras_final_outputs, stochastic_layers
+    from .report import report_inputs
 
     graph = generated.graph
     inputs = report_inputs(graph, batch_size)
@@ -63,7 +64,7 @@ def test_source(
 
     from codegen._version import __version__
     from codegen.ir.naming import comment_text
-    from codegen.render.source import environment
+    from codegen.render.templates import environment
 
     top = generated.top
     text = (

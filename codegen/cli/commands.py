@@ -133,14 +133,14 @@ def _inspect(args) -> int:
 
 
 def _layers(args) -> int:
-    from codegen.conversion.plugins import activate
+    from codegen.conversion.pipeline import converter_registry
 
     from .layer_table import markdown, table_rows
     from .summary import dumps
 
-    activate(args.plugins)
+    registry = converter_registry(args.plugins)
     if args.json:
-        layers, ops = table_rows()
+        layers, ops = table_rows(registry)
         keys = ("name", "converter", "layout", "note")
         print(
             dumps(
@@ -151,7 +151,7 @@ def _layers(args) -> int:
             )
         )
     else:
-        sys.stdout.write(markdown())
+        sys.stdout.write(markdown(registry))
     return EXIT_OK
 
 

@@ -8,15 +8,16 @@
 
 from __future__ import annotations
 
-from codegen.conversion import registry
+from codegen.conversion.pipeline import converter_registry
+from codegen.conversion.registry import AGNOSTIC, KERAS, SPATIAL, Registry
 
 DOC_PATH = "docs/supported_layers.md"
 REGENERATE = "keras2torch layers > docs/supported_layers.md"
 
 LAYOUTS = {
-    registry.SPATIAL: "channels-first",
-    registry.AGNOSTIC: "any",
-    registry.KERAS: "Keras order",
+    SPATIAL: "channels-first",
+    AGNOSTIC: "any",
+    KERAS: "Keras order",
 }
 
 
@@ -26,22 +27,20 @@ def _summary(function) -> str:
     return text.replace("|", "\\|")
 
 
-def table_rows(include_plugins: bool = True) -> tuple[list[tuple], list[tuple]]:
-    """``(layers, operations)``: ``(name, converter, layout, note)`` rows, sorted by name."""
-    from codegen.conversion.plugins import owner
+def table_rows(registry: Registry | None = None) -> tuple[list[tuple], list[tuple]]:
+    """``(layers, operations)``: ``(name, converter, layout, note)`` rows, sorted by name.
 
+    ``registry`` defaults to the built-in converters alone.
+    """
+    if registry is None:
+        registry = converter_registry(entry_points=False)
     layers, ops = [], []
-    for key, conv in registry.registered().items():
-        plugin = owner(key)
-        if plugin is not None and not include_plugins:
-            continue
+    for key, conv in registry.items().items():
         module = conv.function.__module__.replace("codegen.conversion.layers.", "")
-        where = f"plugin {plugin.origin}" if plugin is not None else module
-        converter = (
-            f"{where}.{conv.function.__name__}"
-            if plugin is None
-            else f"{where}: {conv.function.__name__}"
-        )
+        if conv.origin is None:
+            converter = f"{module}.{conv.function.__name__}"
+        else:
+            converter = f"plugin {conv.origin}: {conv.function.__name__}"
         layout = LAYOUTS.get(conv.layout, conv.layout) + (
             ", element-wise" if conv.elementwise else ""
         )
@@ -55,16 +54,17 @@ def table_rows(include_plugins: bool = True) -> tuple[list[tuple], list[tuple]]:
     return sorted(layers), sorted(ops)
 
 
-def markdown(include_plugins: bool = True) -> str:
-    layers, ops = table_rows(include_plugins)
+def markdown(registry: Registry | None = None) -> str:
+    layers, ops = table_rows(registry)
     out = [
         "# Supported layers",
         "",
         "Generated from the converter registry; do not edit by hand. Regenerate with",
         f"`{REGENERATE}` (a test checks that it is current).",
         "",
-        "Each Keras class below has a converter (`codegen/layers/<family>.py`); options a",
-        "converter cannot reproduce exactly are still reported as unsupported, never ignored.",
+        "Each Keras class below has a converter (`codegen/conversion/layers/<family>.py`);",
+        "options a converter cannot reproduce exactly are still reported as unsupported, never",
+        "ignored.",
         "*Input layout* is how the converter treats axis order (channels-first image tensors,",
         "any layout, or Keras's own order). Layers not listed can be ported with a plugin, or",
         "become skeleton modules with `--allow-unsupported` (see the README).",

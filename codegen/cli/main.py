@@ -186,7 +186,7 @@ def _verify(args) -> int:
         return EXIT_BAD_INPUT
     try:
         from codegen.api import verify_folder
-        from codegen.check.report import format_verify
+        from codegen.check.markdown import format_verify
 
         report, path = verify_folder(
             args.model,

@@ -75,7 +75,7 @@ def format_summary(result: Any, color: bool = False, elapsed: float | None = Non
         report = getattr(result, "report", None)
         if report is not None:
             try:
-                from codegen.check.report import jump_text
+                from codegen.check.markdown import jump_text
 
                 jump = jump_text(report)
             except Exception:

@@ -22,9 +22,11 @@ Importing a plugin file may also define and register the Keras class itself
 ``--verify`` can run it. Without the class, the layer is loaded as a stand-in from its config
 (see :mod:`codegen.standins`).
 
-Plugins are scoped: each ``convert()`` activates exactly the plugins it is given, plus those
-passed to :func:`use` (for every conversion in the process) and the entry points; converters
-that a plugin registered stay out of other conversions.
+Plugins are scoped: each conversion gets a :class:`~codegen.conversion.registry.Registry`
+holding the built-in converters plus exactly the plugins it is given, those passed to
+:func:`use` (for every conversion in the process) and the entry points; converters that a
+plugin registered stay out of other conversions. Loading a plugin imports it once, with
+its registrations collected into its own table, never into the built-in one.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import textwrap
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -43,13 +46,23 @@ from types import ModuleType
 from typing import Any
 
 from codegen.errors import InputError
-from codegen.ir.layout import Layout, channels_first, keras_order, native_layout
-
-from . import registry
 
 # What a converter needs, importable from one place.
-from .engine import CallContext, Unsupported
-from .registry import AGNOSTIC, KERAS, SPATIAL, register
+from codegen.ir.layout import Layout, channels_first, keras_order, native_layout
+
+from .context import CallContext, Unsupported
+from .helpers import is_builtin_helper
+from .layers import builtin_converters
+from .registry import (
+    AGNOSTIC,
+    KERAS,
+    SPATIAL,
+    Registry,
+    Table,
+    collecting,
+    collecting_table,
+    register,
+)
 
 ENTRY_POINT_GROUP = "keras2torch.converters"
 
@@ -72,13 +85,15 @@ __all__ = [
 @dataclass
 class Plugin:
     origin: str  # what the user gave: a path, a module name, an entry point
-    converters: dict[str, registry.Converter] = field(default_factory=dict)
+    table: Table = field(default_factory=Table)
     module: ModuleType | None = None
+
+    @property
+    def converters(self):
+        return self.table.converters
 
 
 _LOADED: dict[str, Plugin] = {}  # key: resolved path, module name or entry point
-_ACTIVE: list[Plugin] = []
-_HELPERS: dict[str, str] = {}
 _ENTRY_POINTS: list[Plugin] | None = None
 
 
@@ -89,8 +104,6 @@ def helper(name: str, source: str) -> str:
     It is written into ``model.py`` only when a converter calls ``ctx.helper(name)``; the
     source must define ``name`` and may use ``torch``, ``nn``, ``F`` and ``math``.
     """
-    import textwrap
-
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"helper name {name!r} is not a Python identifier")
     source = textwrap.dedent(source).strip()
@@ -98,12 +111,13 @@ def helper(name: str, source: str) -> str:
         compile(source, f"<helper {name}>", "exec")
     except SyntaxError as exc:
         raise ValueError(f"helper {name!r} does not compile: {exc}") from None
-    if _is_builtin_helper(name):
+    if is_builtin_helper(name):
         raise ValueError(f"helper name {name!r} is taken by a built-in helper")
-    previous = _HELPERS.get(name)
+    helpers = collecting_table().helpers
+    previous = helpers.get(name)
     if previous is not None and previous != source:
         raise ValueError(f"helper {name!r} is already defined with other source")
-    _HELPERS[name] = source
+    helpers[name] = source
     return name
 
 
@@ -117,35 +131,20 @@ def keras_variables(ctx: CallContext) -> list[tuple[str, Any]]:
     return list(ctx.layer.weights.items())
 
 
-def helper_source(name: str) -> str | None:
-    """Source of a helper declared by a plugin (used by the renderer)."""
-    return _HELPERS.get(name)
-
-
-def _is_builtin_helper(name: str) -> bool:
-    from codegen.render.source import _template_dirs
-
-    return any((Path(d) / "helpers" / f"{name}.py.j2").exists() for d in _template_dirs())
-
-
 # -- loading -------------------------------------------------------------------------------
 def _capture(origin: str, run: Callable[[], Any]) -> Plugin:
-    """Run ``run`` (an import) and take the converters it registers out of the registry."""
-    registry.registered()  # built-ins first: a plugin clashing with one is reported here
-    before = set(registry._REGISTRY)
+    """Run ``run`` (an import) with its registrations collected into the plugin's table."""
+    builtin_converters()  # built-ins first: a plugin clashing with one is reported here
+    plugin = Plugin(origin, Table(origin))
     try:
-        result = run()
+        with collecting(plugin.table):
+            result = run()
     except InputError:
         raise
     except BaseException as exc:
-        for key in set(registry._REGISTRY) - before:
-            del registry._REGISTRY[key]
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise InputError(f"plugin {origin}: {_describe(exc, origin)}") from None
-    plugin = Plugin(origin)
-    for key in set(registry._REGISTRY) - before:
-        plugin.converters[key] = registry._REGISTRY.pop(key)
     if isinstance(result, ModuleType):
         plugin.module = result
     return plugin
@@ -266,7 +265,6 @@ def forget(*specs: Any) -> None:
     for spec in specs:
         if spec in _USED:
             _USED.remove(spec)
-    activate(())
 
 
 @contextlib.contextmanager
@@ -279,55 +277,22 @@ def using(*specs: Any):
         forget(*specs)
 
 
-def activate(specs: Iterable[Any] | None = None, entry_points: bool = True) -> list[Plugin]:
-    """Make these plugins' converters, and those of :func:`use` and the entry points, the
-    ones lookups see; every other plugin's converters are put away."""
-    deactivate()
+def activate(
+    specs: Iterable[Any] | None = None, entry_points: bool = True, fallback=None
+) -> Registry:
+    """The converters for one conversion: the built-ins, these plugins, those of :func:`use`
+    and (unless ``entry_points=False``) the installed entry points."""
     plugins = list(entry_point_plugins()) if entry_points else []
     for spec in [*_USED, *(specs or ())]:
         plugin = load_plugin(spec)
         if plugin not in plugins:
             plugins.append(plugin)
-    registry.registered()
-    owners: dict[str, Plugin] = {}
-    for plugin in plugins:
-        for key in plugin.converters:
-            if key in registry._REGISTRY or key in owners:
-                other = owners[key].origin if key in owners else "a built-in converter"
-                raise InputError(f"plugin {plugin.origin}: {key} already has a converter ({other})")
-            owners[key] = plugin
-    for plugin in plugins:
-        registry._REGISTRY.update(plugin.converters)
-    _ACTIVE[:] = plugins
-    return plugins
+    try:
+        return Registry(builtin_converters(), [p.table for p in plugins], fallback)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
-def deactivate() -> None:
-    for plugin in _ACTIVE:
-        for key, conv in plugin.converters.items():
-            if registry._REGISTRY.get(key) is conv:
-                del registry._REGISTRY[key]
-    _ACTIVE.clear()
-
-
-def active() -> list[Plugin]:
-    return list(_ACTIVE)
-
-
-def owner(key: str) -> Plugin | None:
-    """The active plugin that registered the converter ``key``, if any."""
-    for plugin in _ACTIVE:
-        if key in plugin.converters:
-            return plugin
-    return None
-
-
-def lookup(class_name: str, is_op: bool = False) -> registry.Converter | None:
-    """``registry.lookup``, also matching ``"package>Name"`` to a plugin's ``"Name"``."""
-    conv = registry.lookup(class_name, is_op)
-    if conv is None and not is_op and ">" in class_name:
-        short = class_name.rsplit(">", 1)[1]
-        candidate = registry.lookup(short)
-        if candidate is not None and owner(candidate.key) is not None:
-            conv = candidate
-    return conv
+def lookup(class_name: str, is_op: bool = False):
+    """The converter a conversion with the plugins of :func:`use` would use for a class."""
+    return activate().lookup(class_name, is_op)

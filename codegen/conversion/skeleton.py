@@ -22,36 +22,19 @@ from codegen.ir.graph import Layer
 from codegen.ir.layout import keras_order
 from codegen.ir.naming import FILE_NAMES, MODULE_MEMBERS, Namespace, comment_text, to_class_name
 
-from . import registry
-from .engine import CallContext, Options, _unique_class, shape_text
+from .context import CallContext
+from .dtypes import TORCH_DTYPES
+from .model import shape_text, unique_class
+from .registry import KERAS, Converter
 
 MAX_CONFIG_LINES = 60
 MAX_LIST_ITEMS = 16
 MAX_STRING = 80
 
-_TORCH_DTYPES = {
-    "float16": "torch.float16",
-    "float64": "torch.float64",
-    "bfloat16": "torch.bfloat16",
-    "int8": "torch.int8",
-    "int16": "torch.int16",
-    "int32": "torch.int32",
-    "int64": "torch.int64",
-    "uint8": "torch.uint8",
-    "bool": "torch.bool",
-}
 
-
-def converter_for(layer: Layer, options: Options, reason: str) -> registry.Converter | None:
-    """The converter of ``layer``: built-in or plugin, else a skeleton when allowed."""
-    from .plugins import lookup
-
-    conv = lookup(layer.class_name, layer.is_op)
-    if conv is None and options.allow_unsupported:
-        conv = registry.Converter(
-            "skeleton", partial(convert_skeleton, reason=reason), registry.KERAS, False
-        )
-    return conv
+def skeleton_converter(layer: Layer, reason: str) -> Converter:
+    """The fallback converter (``--allow-unsupported``): a skeleton module for ``layer``."""
+    return Converter("skeleton", partial(convert_skeleton, reason=reason), KERAS, False)
 
 
 def skeleton_layers(session) -> list[str]:
@@ -61,15 +44,15 @@ def skeleton_layers(session) -> list[str]:
 
 def convert_skeleton(call, ctx: CallContext, reason: str = "") -> None:
     layer = ctx.layer
-    session = ctx.builder.session
+    session = ctx.session
     ctx.config.read.update(ctx.config.keys())  # every option is documented, none ported
     params = _parameter_names(layer)
     name = session.skeletons.get(id(layer))
     if name is None:
         short = layer.class_name.rsplit(">", 1)[-1]
-        name = _unique_class(session, to_class_name(short, fallback="Layer") + "Skeleton")
+        name = unique_class(session, to_class_name(short, fallback="Layer") + "Skeleton")
         session.skeletons[id(layer)] = name
-        session.helper_sources[name] = _source(name, call, layer, params, reason)
+        session.helper_views[name] = ("skeleton.py.j2", _view(name, call, layer, params, reason))
         session.use_helper(name)
     attr = ctx.module(f"{name}()")
     for key, param in params.items():
@@ -91,9 +74,8 @@ def _parameter_names(layer: Layer) -> dict[str, str]:
     return {key: namespace.name(key, fallback="weight") for key in layer.weights}
 
 
-def _source(name: str, call, layer: Layer, params: dict[str, str], reason: str) -> str:
-    from codegen.render.source import environment
-
+def _view(name: str, call, layer: Layer, params: dict[str, str], reason: str) -> dict:
+    """What ``skeleton.py.j2`` needs to write the module (rendered with the rest of the file)."""
     init, variables = [], []
     for key, param in params.items():
         array = np.asarray(layer.weights[key])
@@ -105,7 +87,7 @@ def _source(name: str, call, layer: Layer, params: dict[str, str], reason: str) 
             frozen = "" if trainable else ", requires_grad=False"
             init.append(f"self.{param} = nn.Parameter(torch.zeros({dims}){frozen})")
         else:
-            dtype = _TORCH_DTYPES.get(kind, "torch.int64")
+            dtype = TORCH_DTYPES.get(kind, "torch.int64")
             init.append(f"self.register_buffer({param!r}, torch.zeros({dims}, dtype={dtype}))")
         flags = "" if trainable else ", not trainable"
         variables.append(
@@ -158,7 +140,7 @@ def _source(name: str, call, layer: Layer, params: dict[str, str], reason: str) 
         annotation=annotation,
         message=repr(message),
     )
-    return environment().get_template("skeleton.py.j2").render(**view).strip()
+    return view
 
 
 def _config_lines(config: dict) -> list[str]:
@@ -191,48 +173,3 @@ def _clean(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (int, float, bool)) or value is None or isinstance(value, str):
         return value
     return repr(value)[:MAX_STRING]
-
-
-def check_verifiable(generated, model) -> None:
-    """Refuse ``--verify`` up front when the port or the Keras model cannot run."""
-    from codegen.errors import InputError
-    from codegen.read.standins import standin_layers
-
-    skeletons = list(dict.fromkeys(generated.session.skeletons.values()))
-    if skeletons:
-        raise InputError(
-            f"cannot verify: {len(skeletons)} layer(s) became skeletons to write by hand "
-            f"({', '.join(skeletons)}); convert without --verify, write their forward() and "
-            "run `keras2torch verify`"
-        )
-    if model is not None:
-        missing = standin_layers(model)
-    else:  # read without Keras: which classes would Keras not have when it loads the file
-        missing = [
-            (layer.name, layer.class_name)
-            for layer in generated.graph.walk_layers()
-            if not layer.is_op and layer.subgraph is None and not _keras_can_run(layer.class_name)
-        ]
-    if missing:
-        names = ", ".join(f"{comment_text(n)!r} ({comment_text(c)})" for n, c in missing[:5])
-        raise InputError(
-            f"cannot verify: Keras cannot run layer(s) {names} without their Python class; "
-            "pass the file that defines it (register_keras_serializable) with --plugin, "
-            "or convert without --verify"
-        )
-
-
-def _keras_can_run(class_name: str) -> bool:
-    from codegen.read.keras_import import import_keras
-
-    from .plugins import owner
-
-    if class_name == "Lambda":  # safe mode never loads its code
-        return False
-    builtin = registry.lookup(class_name)
-    if builtin is not None and owner(builtin.key) is None:
-        return True  # built-in converters exist only for Keras's own classes
-    keras = import_keras()
-    if keras.saving.get_registered_object(class_name) is not None:
-        return True
-    return ">" not in class_name and isinstance(getattr(keras.layers, class_name, None), type)

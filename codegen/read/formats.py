@@ -168,7 +168,8 @@ def open_model_file(path: str | os.PathLike) -> ModelFile:
     elif any(n.startswith("model.weights") for n in names):
         archive.close()
         raise InputError(
-            f"{path}: keeps its weights as {sorted(n for n in names if n.startswith('model.weights'))}; "
+            f"{path}: keeps its weights as "
+            f"{sorted(n for n in names if n.startswith('model.weights'))}; "
             "only model.weights.h5 is supported by the TensorFlow-free reader (try --reader keras)"
         )
     if not isinstance(config, dict):

@@ -1,11 +1,13 @@
 """Read a Keras model file into a :class:`Graph` without TensorFlow or Keras.
 
-The file's config (:mod:`codegen.legacy_config`) gives the layers and their calls, the shape
-rules (:mod:`codegen.shapes`) give every tensor its Keras shape, tf.keras TensorFlow-op
-layers become keras.ops operations (:mod:`codegen.tf_functions`) and the weights are read
-and keyed as Keras 3 keys them (:mod:`codegen.stored_weights`). The result is the Graph
-:func:`codegen.read_keras.read_model` would give for the same model: calls in the same order,
-the same tensors, masks recorded the way Keras 3 records them.
+The file's config (:mod:`codegen.read.legacy_config`) gives the layers and their calls, the
+shape rules (:mod:`codegen.read.layers`, run by :mod:`codegen.read.shapes`) give every tensor
+its Keras shape, tf.keras TensorFlow-op layers become keras.ops operations
+(:mod:`codegen.read.tf_functions`) and the weights are read and keyed as Keras 3 keys them
+(:mod:`codegen.read.file_weights`). The result is the Graph
+:func:`codegen.read.from_keras.read_model` would give for the same model: calls in the same
+order (:mod:`codegen.read.graph_order`), the same tensors, masks recorded the way Keras 3
+records them (what each layer class takes and passes on: :mod:`codegen.read.layers`).
 
 Only ``h5py``, ``numpy``, ``zipfile`` and ``json`` are used, and nothing from the file is
 executed: a ``Lambda`` layer is reported as unsupported, never unmarshalled.
@@ -13,51 +15,63 @@ executed: a ``Lambda`` layer is reported as unsupported, never unmarshalled.
 
 from __future__ import annotations
 
-import heapq
 import os
 import re
+from collections.abc import Callable
 from typing import Any
-
-import numpy as np
 
 from codegen.errors import InputError
 from codegen.ir.graph import Call, Graph, Layer, Tensor, TensorRef
 
+from .file_weights import WeightLoading
 from .formats import ModelFile, open_model_file
-from .keras_classes import AUGMENTATION_LAYERS
-from .legacy_config import TF_OP_LAYERS, LayerSpec, ModelSpec, NodeSpec, Ref, parse_model
-from .shapes import ShapeError, Site, infer
-from .stored_weights import (
-    Var,
-    WeightsUnsupported,
-    assign_legacy,
-    from_cudnn,
-    from_theano,
-    legacy_group_weights,
-    lora_factor,
-    name_parts,
-    variables,
+from .graph_order import ordered_graph
+from .layers import (
+    is_merge,
+    is_rnn,
+    keeps_mask,
+    shape_rule,
+    takes_mask,
+    training_default,
 )
+from .legacy_config import TF_OP_LAYERS, LayerSpec, ModelSpec, NodeSpec, Ref, parse_model
+from .shapes import ShapeError, Site, infer, infer_graph
+from .stored_weights import FileReaderUnsupported
 from .tf_functions import TFFunctionUnsupported, translate
 
+# ``converts(class_name, is_op)``: whether the conversion that will use the Graph has a
+# converter for the class (given by the caller: the reader never asks the conversion stage).
+ConverterCheck = Callable[[str, bool], bool]
 
-class FileReaderUnsupported(InputError):
-    """Something this reader cannot reproduce exactly; the Keras reader may still read it."""
+
+def builtin_facts(class_name: str, is_op: bool) -> bool:
+    """The default ``converts``: the classes this reader has facts for, which are the classes
+    with a built-in converter (tests/test_layer_facts.py)."""
+    return shape_rule(class_name, is_op) is not None
 
 
-def read_file(path: str | os.PathLike, check_shapes: bool = False) -> Graph:
+def read_file(
+    path: str | os.PathLike, check_shapes: bool = False, converts: ConverterCheck | None = None
+) -> Graph:
     """The Graph of a full-model ``.h5`` or a ``.keras`` file, read without Keras.
 
     ``check_shapes``: fail when a shape rule disagrees with a shape the file records (a
     self-check for the rules; the file's shapes are used either way).
+
+    ``converts(class_name, is_op)``: whether a converter will port the class (plugins
+    included); a converted class whose output shapes this reader cannot know raises
+    :class:`FileReaderUnsupported` (so that Keras reads the file instead), another one is
+    left for the conversion to report. Default: :func:`builtin_facts`.
     """
     with open_model_file(path) as model_file:
-        return read_model_file(model_file, check_shapes)
+        return read_model_file(model_file, check_shapes, converts)
 
 
-def read_model_file(model_file: ModelFile, check_shapes: bool = False) -> Graph:
+def read_model_file(
+    model_file: ModelFile, check_shapes: bool = False, converts: ConverterCheck | None = None
+) -> Graph:
     spec = parse_model(model_file.config, model_file.keras_major)
-    builder = _ModelBuilder(spec)
+    builder = _ModelBuilder(spec, converts=converts or builtin_facts)
     builder.theano = model_file.kind == "h5" and str(model_file.backend).lower() == "theano"
     graph = builder.build()
     if check_shapes:
@@ -93,74 +107,6 @@ def spec_has_lambda(model_file: ModelFile) -> list[str]:
     return found
 
 
-# Keras 3 records these call arguments even when the caller gave none (see Layer.__call__):
-# the input's mask for layers whose call() takes ``mask=`` ...
-_MASK_ARGUMENT = {
-    "BatchNormalization",
-    "Bidirectional",
-    "ConvLSTM1D",
-    "ConvLSTM2D",
-    "ConvLSTM3D",
-    "GRU",
-    "GlobalAveragePooling1D",
-    "LSTM",
-    "RNN",
-    "SimpleRNN",
-    "Softmax",
-    "TimeDistributed",
-}
-# ... and ``training`` where call()'s default is not None.
-_TRAINING_DEFAULT = {
-    name: False
-    for name in [
-        "AlphaDropout",
-        "ConvLSTM1D",
-        "ConvLSTM2D",
-        "ConvLSTM3D",
-        "Dropout",
-        "GRU",
-        "GaussianDropout",
-        "GaussianNoise",
-        "LSTM",
-        "RNN",
-        "SimpleRNN",
-        "SpatialDropout1D",
-        "SpatialDropout2D",
-        "SpatialDropout3D",
-    ]
-} | {name: True for name in (*AUGMENTATION_LAYERS, "CenterCrop", "Resizing")}
-# Layers whose output carries the mask of their first input (Keras's default compute_mask).
-_KEEPS_MASK = set(
-    [
-        "Activation",
-        "ELU",
-        "LeakyReLU",
-        "PReLU",
-        "ReLU",
-        "Softmax",
-        "Dense",
-        "Identity",
-        "BatchNormalization",
-        "GroupNormalization",
-        "LayerNormalization",
-        "UnitNormalization",
-        "Normalization",
-        "Rescaling",
-        "ActivityRegularization",
-        "AlphaDropout",
-        "Dropout",
-        "GaussianDropout",
-        "GaussianNoise",
-        "SpatialDropout1D",
-        "SpatialDropout2D",
-        "SpatialDropout3D",
-        "MultiHeadAttention",
-        "GroupedQueryAttention",
-        "GroupQueryAttention",
-    ]
-)
-_MERGES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"}
-_RNNS = {"LSTM", "GRU", "SimpleRNN", "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
 _MASK_FLAG = object()  # a Keras 3 mask recorded in the file: only whether there is one matters
 
 
@@ -172,11 +118,14 @@ def _flatten(value) -> list:
     return [value]
 
 
-class _ModelBuilder:
+class _ModelBuilder(WeightLoading):
     """Builds the Graph of one (possibly nested) model spec."""
 
-    def __init__(self, spec: ModelSpec, trainable: bool = True) -> None:
+    def __init__(
+        self, spec: ModelSpec, trainable: bool = True, converts: ConverterCheck = builtin_facts
+    ) -> None:
         self.spec = spec
+        self.converts = converts
         # Keras 2 configs and Sequential configs do not record what Keras 3 adds to each call
         # (masks and their operations, ``training``): make them as Keras 3 would.
         self.synthesize_masks = spec.legacy or spec.class_name == "Sequential"
@@ -215,7 +164,7 @@ class _ModelBuilder:
                 "(TensorFlowOpLayer) is not supported"
             )
         if spec.model is not None:
-            child = _ModelBuilder(spec.model, self.trainable and spec.trainable)
+            child = _ModelBuilder(spec.model, self.trainable and spec.trainable, self.converts)
             layer.subgraph = child.build()
             self.children[id(layer)] = child
         if spec.class_name == "TimeDistributed":
@@ -226,7 +175,7 @@ class _ModelBuilder:
                 "Model",
             ):
                 sub = parse_model(inner, 2 if self.spec.legacy else 3)
-                child = _ModelBuilder(sub, self.trainable and spec.trainable)
+                child = _ModelBuilder(sub, self.trainable and spec.trainable, self.converts)
                 layer.wrapped = child.build()
                 self.children[id(layer)] = child
         self.layers[spec.name] = layer
@@ -289,7 +238,7 @@ class _ModelBuilder:
                 results = self._infer(call)
             except ShapeError as exc:
                 complete = recorded and all(r is not None for r in recorded)
-                if _has_converter(layer) and not complete:
+                if self._converted(layer) and not complete:
                     raise FileReaderUnsupported(
                         f"layer {layer.name!r} ({layer.class_name}): {exc} in the file reader"
                     ) from None
@@ -300,7 +249,8 @@ class _ModelBuilder:
                     continue
                 if tuple(results[i][0]) != tuple(value[0]) or results[i][1] != value[1]:
                     self.mismatches.append(
-                        f"{layer.name} ({layer.class_name}) output {i}: rule {results[i]}, file {value}"
+                        f"{layer.name} ({layer.class_name}) output {i}: "
+                        f"rule {results[i]}, file {value}"
                     )
                 results[i] = value
         if results is None:
@@ -310,16 +260,19 @@ class _ModelBuilder:
             self.unknown.add(id(call))
         return results
 
+    def _converted(self, layer: Layer) -> bool:
+        return layer.subgraph is not None or self.converts(layer.class_name, layer.is_op)
+
     def _infer(self, call: Call) -> list:
         layer = call.layer
         if layer.subgraph is not None:
-            return _rerun(
+            return infer_graph(
                 layer.subgraph, [t.shape for t in call.inputs], [t.dtype for t in call.inputs]
             )
         wrapped = getattr(layer, "wrapped", None)
         if wrapped is not None and call.inputs:  # TimeDistributed(model): the model per step
             x = call.inputs[0].shape
-            step = _rerun(wrapped, [(x[0], *x[2:])], [call.inputs[0].dtype])
+            step = infer_graph(wrapped, [(x[0], *x[2:])], [call.inputs[0].dtype])
             return [((x[0], x[1], *shape[1:]), dtype) for shape, dtype in step]
         site = Site(
             layer.class_name,
@@ -366,7 +319,7 @@ class _ModelBuilder:
                 )
         inputs = [self._tensor(r) for r in spec.inputs]
         outputs = [self._tensor(r) for r in spec.outputs]
-        self.graph = _ordered_graph(spec, inputs, outputs, self.calls)
+        self.graph = ordered_graph(spec, inputs, outputs, self.calls)
         return self.graph
 
     def _recorded_shapes(self) -> dict:
@@ -528,9 +481,10 @@ class _ModelBuilder:
             return args, kwargs
         kwargs = dict(kwargs)
         kind = spec.class_name
-        if kind in _TRAINING_DEFAULT and "training" not in kwargs:
-            kwargs["training"] = _TRAINING_DEFAULT[kind]
-        if (kind in _MASK_ARGUMENT or spec.model is not None) and "mask" not in kwargs:
+        training = training_default(kind)
+        if training is not None and "training" not in kwargs:
+            kwargs["training"] = training
+        if (takes_mask(kind) or spec.model is not None) and "mask" not in kwargs:
             first = self._first_tensor(args)
             mask = self.masks.get(id(first)) if first is not None else None
             if mask is not None and spec.model is not None:
@@ -566,7 +520,7 @@ class _ModelBuilder:
                 mask = self._op_mask(spec, "Any", {"axis": -1, "keepdims": False}, (not_equal,))
             else:
                 mask = _MASK_FLAG
-        elif kind in _RNNS or kind == "Bidirectional":
+        elif is_rnn(kind) or kind == "Bidirectional":
             cfg = (
                 spec.config.get("layer", {}).get("config", {})
                 if kind == "Bidirectional"
@@ -582,7 +536,7 @@ class _ModelBuilder:
                 for tensor in call.outputs[:n_merged]:
                     self._set_mask(tensor, mask)
             return
-        elif kind in _MERGES:
+        elif is_merge(kind):
             masks = [self.masks.get(id(t)) for t in _flatten(args) if isinstance(t, Tensor)]
             if any(m is not None for m in masks):
                 if self.synthesize_masks:
@@ -599,7 +553,7 @@ class _ModelBuilder:
             mask = self.masks.get(id(query)) if isinstance(query, Tensor) else None
             if mask is not None and not self.synthesize_masks:
                 mask = _MASK_FLAG
-        elif kind in _KEEPS_MASK or kind == "TimeDistributed":
+        elif keeps_mask(kind):
             mask = previous
         elif (
             previous is not None
@@ -628,396 +582,3 @@ class _ModelBuilder:
         for child in self.children.values():
             found += child.all_mismatches()
         return found
-
-    # -- weights --------------------------------------------------------------------------
-    def _leaves(self):
-        """(Layer, LayerSpec, builder) of every weighted layer here and in nested models."""
-        for layer in self.graph.layers if self.graph else []:
-            spec = self.specs.get(id(layer))
-            if spec is None:
-                continue
-            child = self.children.get(id(layer))
-            if child is not None:
-                yield from child._leaves()
-                if layer.subgraph is not None:
-                    continue
-            yield layer, spec, self
-
-    def _expected(self, layer: Layer, spec: LayerSpec) -> list[Var] | None:
-        if layer.is_op or spec.model is not None:
-            return []
-        if spec.class_name == "TimeDistributed" and getattr(layer, "wrapped", None) is not None:
-            return []
-        try:
-            return variables(spec.class_name, spec.config)
-        except WeightsUnsupported as exc:
-            raise FileReaderUnsupported(f"layer {layer.name!r}: {exc}") from None
-
-    def _store(self, layer: Layer, spec: LayerSpec, expected: list[Var], arrays: dict) -> None:
-        trainable = self.trainable and spec.trainable
-        for var in expected:
-            if var.lora and var.key not in arrays:
-                prefix, _, base = var.key.rpartition("/")
-                kernel_key = (prefix + "/" if prefix else "") + base[len("lora_") : -len("_a")]
-                kernel = arrays.get(kernel_key)
-                if kernel is None:
-                    raise InputError(
-                        f"layer {layer.name!r}: no {kernel_key!r} for its LoRA factors"
-                    )
-                arrays[var.key] = lora_factor(var, kernel, int(spec.config["lora_rank"]))
-        for key, array in arrays.items():
-            layer.weights[key] = np.asarray(array)
-            var = next((v for v in expected if v.key == key), None)
-            layer.trainable[key] = bool(trainable and (var.trainable if var else True))
-
-    def check_no_weights(self) -> None:
-        for layer, spec, builder in self._leaves():
-            expected = builder._expected(layer, spec) or []
-            if expected:
-                raise InputError(
-                    f"the file has no weights, but layer {layer.name!r} ({spec.class_name}) needs some"
-                )
-
-    def load_legacy_weights(self, root) -> None:
-        for layer in self.graph.layers:
-            spec = self.specs.get(id(layer))
-            if spec is None or layer.class_name == "InputLayer":
-                continue
-            group = root.get(spec.name)
-            if spec.model is not None or id(layer) in self.children:
-                stored = legacy_group_weights(group) if group is not None else []
-                child = self.children[id(layer)]
-                child._set_theano(self.theano)
-                child._load_nested_legacy(stored, layer.name)
-                continue
-            expected = self._expected(layer, spec)
-            stored = legacy_group_weights(group) if group is not None else []
-            if expected is None:
-                arrays = {"/".join(name_parts(n)[-1:]): a for n, a in stored}
-                self._store(layer, spec, [], arrays)
-                continue
-            arrays = assign_legacy(layer.name, spec.class_name, expected, stored)
-            self._store(layer, spec, expected, self._legacy_arrays(spec, arrays))
-
-    def _set_theano(self, theano: bool) -> None:
-        self.theano = theano
-        for child in self.children.values():
-            child._set_theano(theano)
-
-    def _legacy_arrays(self, spec: LayerSpec, arrays: dict) -> dict:
-        """Variables as a Keras 2 file stored them -> as Keras 3 holds them."""
-        if spec.cudnn:
-            arrays = {k: from_cudnn(k, v) for k, v in arrays.items()}
-        if self.theano:
-            arrays = {k: from_theano(spec.class_name, k, v) for k, v in arrays.items()}
-        return arrays
-
-    def _load_nested_legacy(self, stored: list, model_name: str) -> None:
-        """A nested model's weights: one flat list, each name starting with its layer's name."""
-        leaves = []
-        for layer, spec, builder in self._leaves():
-            expected = builder._expected(layer, spec)
-            if expected is None:
-                raise FileReaderUnsupported(
-                    f"layer {layer.name!r} ({spec.class_name}) inside model {model_name!r}"
-                )
-            if [v for v in expected if not v.lora]:
-                leaves.append((layer, spec, builder, expected))
-        names = {layer.name: i for i, (layer, *_rest) in enumerate(leaves)}
-        groups: list[list] = [[] for _ in leaves]
-        by_name = True
-        for name, array in stored:
-            parts = name_parts(name)
-            index = next((names[p] for p in parts[:-1] if p in names), None)
-            if index is None:
-                by_name = False
-                break
-            groups[index].append((name, array))
-        if by_name:
-            for (layer, spec, builder, expected), group in zip(leaves, groups):
-                wanted = [v for v in expected if not v.lora]
-                if len(group) != len(wanted):
-                    by_name = False
-                    break
-        if not by_name:
-            groups = self._keras2_order(leaves, stored, model_name)
-        for (layer, spec, builder, expected), group in zip(leaves, groups):
-            arrays = assign_legacy(layer.name, spec.class_name, expected, group)
-            builder._store(layer, spec, expected, builder._legacy_arrays(spec, arrays))
-
-    def _keras2_order(self, leaves, stored, model_name: str) -> list[list]:
-        """Keras 2 lists a model's weights trainable first (layer by layer), then the rest."""
-        trainable_slots, frozen_slots = [], []
-        for index, (layer, spec, builder, expected) in enumerate(leaves):
-            layer_trainable = builder.trainable and spec.trainable
-            for var in expected:
-                if var.lora:
-                    continue
-                (trainable_slots if layer_trainable and var.trainable else frozen_slots).append(
-                    index
-                )
-        slots = trainable_slots + frozen_slots
-        if len(slots) != len(stored):
-            raise InputError(
-                f"model {model_name!r}: the file holds {len(stored)} weights, its layers have {len(slots)}"
-            )
-        groups: list[list] = [[] for _ in leaves]
-        # Keep each layer's own order: its trainable weights, then its other ones.
-        for index, item in zip(slots, stored):
-            groups[index].append(item)
-        return groups
-
-    def load_zip_weights(self, root, path: str) -> None:
-        """Keras 3 ``model.weights.h5``: paths built from snake-cased class names."""
-        if self.spec.class_name == "Sequential":
-            layers = [layer for layer in self._config_order() if layer.class_name != "InputLayer"]
-        elif self.spec.legacy:  # tf-keras lists a model's layers in its config's order
-            layers = self._config_order()
-        else:
-            layers = [layer for layer in self._graph_order() if not layer.is_op]
-        used: dict[str, int] = {}
-        for layer in layers:
-            spec = self.specs.get(id(layer))
-            if spec is None:
-                continue
-            class_name = (
-                "Functional"
-                if spec.model is not None and spec.class_name == "Functional"
-                else spec.class_name
-            )
-            name = _unique(_snake(_saved_class(class_name)), used)
-            layer_path = f"{path}layers/{name}"
-            group = root.get(layer_path)
-            group = self._check_zip_group(root, group, layer, layer_path, path)
-            child = self.children.get(id(layer))
-            if child is not None:
-                inner = f"{layer_path}/" if spec.model is not None else f"{layer_path}/layer/"
-                child.load_zip_weights(root, inner)
-                continue
-            expected = self._expected(layer, spec)
-            if expected is None:
-                arrays = {}
-                if group is not None and "vars" in group:
-                    for key in sorted(group["vars"], key=int):
-                        arrays[f"variable_{key}"] = np.asarray(group["vars"][key])
-                self._store(layer, spec, [], arrays)
-                continue
-            arrays = {}
-            for var in expected:
-                if not var.zip_path:
-                    continue
-                dataset = group.get(var.zip_path) if group is not None else None
-                if dataset is None:
-                    raise InputError(
-                        f"layer {layer.name!r}: model.weights.h5 has no {layer_path}/{var.zip_path}"
-                    )
-                arrays[var.key] = np.asarray(dataset)
-            self._store(layer, spec, expected, arrays)
-
-    def _check_zip_group(self, root, group, layer: Layer, layer_path: str, path: str):
-        """Newer Keras writes each layer's name next to its variables: use it when present."""
-        vars_group = group.get("vars") if group is not None else None
-        recorded = vars_group.attrs.get("name") if vars_group is not None else None
-        if recorded is None:
-            return group
-        if isinstance(recorded, bytes):
-            recorded = recorded.decode()
-        if recorded == layer.name:
-            return group
-        parent = root.get(f"{path}layers") if path or "layers" in root else None
-        if parent is not None:
-            for key in parent:
-                candidate = parent[key].get("vars")
-                name = candidate.attrs.get("name") if candidate is not None else None
-                if isinstance(name, bytes):
-                    name = name.decode()
-                if name == layer.name:
-                    return parent[key]
-        return group
-
-    def _config_order(self) -> list[Layer]:
-        return [self.layers[s.name] for s in self.spec.layers if s.name in self.layers]
-
-    def _graph_order(self) -> list[Layer]:
-        return list(_operations(self.graph.inputs, self.graph.outputs))
-
-
-def _saved_class(class_name: str) -> str:
-    return {"Model": "Functional", "GroupQueryAttention": "GroupedQueryAttention"}.get(
-        class_name, class_name
-    )
-
-
-def _snake(name: str) -> str:
-    """keras.src.utils.naming.to_snake_case."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def _unique(name: str, used: dict[str, int]) -> str:
-    if name in used:
-        used[name] += 1
-        return f"{name}_{used[name]}"
-    used[name] = 0
-    return name
-
-
-def _has_converter(layer: Layer) -> bool:
-    from codegen.conversion import registry
-
-    return layer.subgraph is not None or registry.lookup(layer.class_name, layer.is_op) is not None
-
-
-def _rerun(graph: Graph, shapes: list, dtypes: list) -> list:
-    """Output (shape, dtype) of a nested model called on tensors of these shapes."""
-    known: dict[int, tuple] = {}
-    for tensor, shape, dtype in zip(graph.inputs, shapes, dtypes):
-        known[id(tensor)] = (tuple(shape), tensor.dtype)
-    for call in graph.calls:
-        if call.layer.class_name == "InputLayer":
-            continue
-        if not all(id(t) in known for t in call.inputs):
-            raise ShapeError(f"nested model {graph.name!r} has an unknown input")
-        in_shapes = [known[id(t)][0] for t in call.inputs]
-        in_dtypes = [known[id(t)][1] for t in call.inputs]
-        if call.layer.subgraph is not None:
-            results = _rerun(call.layer.subgraph, in_shapes, in_dtypes)
-        else:
-            site = Site(
-                call.layer.class_name,
-                call.layer.config,
-                in_shapes,
-                in_dtypes,
-                call.args,
-                call.kwargs,
-            )
-            results = infer(site, call.layer.is_op)
-        for tensor, result in zip(call.outputs, results):
-            known[id(tensor)] = result
-    return [known[id(t)] for t in graph.outputs]
-
-
-# -- ordering, as Keras and read_keras order the calls -------------------------------------------
-def _operations(inputs: list[Tensor], outputs: list[Tensor]) -> list[Layer]:
-    """Layers in the order of ``Functional.operations`` (keras.src.ops.function.map_graph)."""
-    finished: set[int] = set()
-    in_progress: set[int] = set()
-    order: list[Call] = []
-    indices: dict[int, int] = {}
-    layers: dict[int, Layer] = {}
-    input_ids = {id(t) for t in inputs}
-
-    def visit(tensor: Tensor) -> None:
-        call = tensor.producer
-        if call is None or id(call) in finished:
-            return
-        is_input = call.layer.class_name == "InputLayer"
-        if not is_input and id(tensor) in input_ids:
-            finished.add(id(call))
-            return
-        if id(call) in in_progress:
-            raise InputError("the model's graph has a cycle")
-        if id(call.layer) not in indices:
-            indices[id(call.layer)] = len(indices)
-            layers[id(call.layer)] = call.layer
-        in_progress.add(id(call))
-        if not is_input:
-            for t in call.inputs:
-                visit(t)
-        finished.add(id(call))
-        in_progress.discard(id(call))
-        order.append(call)
-
-    for tensor in outputs:
-        visit(tensor)
-    in_graph = {id(c) for c in order}
-    depth: dict[int, int] = {}
-    layer_depth: dict[int, int] = {}
-    for call in reversed(order):
-        d = depth.setdefault(id(call), 0)
-        d = max(d, layer_depth.get(id(call.layer), 0))
-        layer_depth[id(call.layer)] = d
-        depth[id(call)] = d
-        for t in call.inputs:
-            parent = t.producer
-            if parent is None or id(parent) not in in_graph:
-                continue
-            depth[id(parent)] = max(d + 1, depth.get(id(parent), 0))
-    for tensor in inputs:
-        call = tensor.producer
-        if (
-            call is not None
-            and id(call.layer) not in layer_depth
-            and call.layer.class_name == "InputLayer"
-        ):
-            layer_depth[id(call.layer)] = 0
-            indices[id(call.layer)] = -1
-            layers[id(call.layer)] = call.layer
-    by_depth: dict[int, list[int]] = {}
-    for key, d in layer_depth.items():
-        by_depth.setdefault(d, []).append(key)
-    result = []
-    for d in sorted(by_depth, reverse=True):
-        for key in sorted(by_depth[d], key=lambda k: indices[k]):
-            result.append(layers[key])
-    return result
-
-
-def _ordered_graph(
-    spec: ModelSpec, inputs: list[Tensor], outputs: list[Tensor], calls: list[Call]
-) -> Graph:
-    """read_keras's order: Kahn's algorithm over the calls the outputs need, ties broken by
-    the model's operation order, each layer's calls in the order Keras made them."""
-    order = {id(layer): i for i, layer in enumerate(_operations(inputs, outputs))}
-    needed: dict[int, Call] = {}
-    stack = [t.producer for t in outputs if t.producer is not None]
-    while stack:
-        call = stack.pop()
-        if id(call) in needed:
-            continue
-        needed[id(call)] = call
-        for t in call.inputs:
-            if t.producer is not None:
-                stack.append(t.producer)
-    creation = {id(c): i for i, c in enumerate(calls)}
-    deps: dict[int, set[int]] = {}
-    users: dict[int, list[int]] = {}
-    for key, call in needed.items():
-        parents = {id(t.producer) for t in call.inputs if t.producer is not None}
-        deps[key] = parents
-        for parent in parents:
-            users.setdefault(parent, []).append(key)
-
-    def rank(key: int):
-        call = needed[key]
-        return (order.get(id(call.layer), len(order)), creation[key])
-
-    ready = [(rank(k), k) for k, d in deps.items() if not d]
-    heapq.heapify(ready)
-    ordered: list[Call] = []
-    while ready:
-        _, key = heapq.heappop(ready)
-        ordered.append(needed[key])
-        for user in users.get(key, []):
-            deps[user].discard(key)
-            if not deps[user]:
-                heapq.heappush(ready, (rank(user), user))
-    # Each layer keeps only the calls the model makes, numbered in this order.
-    for layer in {id(c.layer): c.layer for c in calls}.values():
-        layer.calls = []
-    for call in ordered:
-        call.index = len(call.layer.calls)
-        call.layer.calls.append(call)
-    input_names = [
-        t.producer.layer.name if t.producer is not None else f"input_{i}"
-        for i, t in enumerate(inputs)
-    ]
-    return Graph(
-        name=spec.name,
-        class_name=spec.class_name,
-        inputs=inputs,
-        outputs=outputs,
-        calls=ordered,
-        input_names=input_names,
-    )

@@ -173,7 +173,8 @@ class _GraphReader:
                 {} if is_layer else {k: v for k, v in vars(op).items() if not k.startswith("_")}
             )
             if is_layer and not is_model:
-                config_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                config_error = f"{type(exc).__name__}: {first_line}"
         layer = Layer(
             name=op.name,
             class_name=type(op).__name__,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from codegen.errors import ConversionError, InputError
@@ -16,18 +17,25 @@ from codegen.ir.graph import Graph
 READERS = (None, "file", "keras")
 
 
-def read_path(path: str | os.PathLike, reader: str | None = None) -> tuple[Graph, Any, str]:
+def read_path(
+    path: str | os.PathLike,
+    reader: str | None = None,
+    converts: Callable[[str, bool], bool] | None = None,
+) -> tuple[Graph, Any, str]:
     """``(graph, keras model or None, reader used)`` for a model file.
 
     ``reader=None``: the TensorFlow-free file reader, or Keras where that reader cannot
     reproduce the model exactly (it says so with :class:`FileReaderUnsupported`).
+    ``converts(class_name, is_op)``: whether the conversion has a converter for a class (pass
+    the registry's, plugins included; default: the built-in classes), see
+    :func:`codegen.read.from_file.read_file`.
     """
     if reader == "keras":
         return _read_with_keras(path)
     from codegen.read.from_file import FileReaderUnsupported, read_file
 
     try:
-        return read_file(path), None, "file"
+        return read_file(path, converts=converts), None, "file"
     except FileReaderUnsupported as exc:
         if reader == "file":
             raise

@@ -1,9 +1,11 @@
-"""Weights of a model file, keyed the way :mod:`codegen.read_keras` keys them.
+"""Weights of a model file, keyed the way :mod:`codegen.read.from_keras` keys them.
 
 Converters ask a layer for its variables by their path inside the layer (``"kernel"``,
 ``"moving_mean"``, ``"lstm_cell/kernel"``, ``"forward_lstm/lstm_cell/kernel"``,
-``"query/kernel"``), as Keras 3 names them. :func:`variables` lists, per layer class and config,
-those keys in the order Keras stores them. Files keep them differently:
+``"query/kernel"``), as Keras 3 names them. The facts of each layer family in
+:mod:`codegen.read.layers` list, per layer class and config, those keys in the order Keras
+stores them (registered here with :func:`variables_rule` / :func:`no_variables`; looked up with
+:func:`codegen.read.layers.stored_variables`). Files keep them differently:
 
 - legacy ``.h5`` (Keras 2, tf.keras, Keras 3's h5 writer): ``model_weights/<layer>/`` with the
   variable names in the ``weight_names`` attribute, in the order of ``layer.weights``; names
@@ -17,11 +19,16 @@ those keys in the order Keras stores them. Files keep them differently:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from codegen.errors import InputError
+
+
+class FileReaderUnsupported(InputError):
+    """Something the file reader cannot reproduce exactly; the Keras reader may still read it."""
 
 
 class WeightsUnsupported(InputError):
@@ -30,7 +37,7 @@ class WeightsUnsupported(InputError):
 
 @dataclass(frozen=True)
 class Var:
-    key: str  # path inside the layer, as read_keras keys it
+    key: str  # path inside the layer, as read.from_keras keys it
     trainable: bool = True
     zip_path: str = ""  # inside the layer's group of model.weights.h5; "" = not stored
     lora: str = ""  # "a"/"b": a LoRA factor Keras merges into the kernel when saving
@@ -40,234 +47,31 @@ class Var:
         return self.key.rsplit("/", 1)[-1]
 
 
-_CELLS = {"LSTM": "lstm_cell", "GRU": "gru_cell", "SimpleRNN": "simple_rnn_cell"}
-_CONV_LSTM = {"ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
-_CONVS = {
-    "Conv1D",
-    "Conv2D",
-    "Conv3D",
-    "Conv1DTranspose",
-    "Conv2DTranspose",
-    "Conv3DTranspose",
-    "DepthwiseConv1D",
-    "DepthwiseConv2D",
-}
-_ATTENTION_DENSES = (
-    ("query", "query_dense"),
-    ("key", "key_dense"),
-    ("value", "value_dense"),
-    ("attention_output", "output_dense"),
-)
+# -- the facts' registry: per class, its variables given its config ------------------------------
+VariablesRule = Callable[[str, dict], "list[Var] | None"]
+VARIABLE_RULES: dict[str, VariablesRule] = {}
 
 
-def _own(names, zip_prefix: str = "", key_prefix: str = "", trainable=True) -> list[Var]:
-    return [
-        Var(f"{key_prefix}{n}", trainable, f"{zip_prefix}vars/{i}") for i, n in enumerate(names)
-    ]
+def variables_rule(*class_names: str):
+    """Register ``fn(class_name, config) -> [Var, ...]`` (None: cannot tell) for these classes."""
+
+    def decorator(fn: VariablesRule) -> VariablesRule:
+        for name in class_names:
+            if name in VARIABLE_RULES:
+                raise ValueError(f"stored-variable facts for {name} registered twice")
+            VARIABLE_RULES[name] = fn
+        return fn
+
+    return decorator
 
 
-def _lora(config: dict, kernel: str = "kernel") -> list[Var]:
-    if not config.get("lora_rank"):
-        return []
-    return [Var(f"lora_{kernel}_a", True, "", "a"), Var(f"lora_{kernel}_b", True, "", "b")]
+def _none(class_name: str, config: dict) -> list[Var]:
+    return []
 
 
-def _frozen_kernel(own: list[Var], config: dict, name: str = "kernel") -> list[Var]:
-    """With LoRA, Keras freezes the kernel (only the factors train)."""
-    if not config.get("lora_rank"):
-        return own
-    return [Var(v.key, False, v.zip_path) if v.key == name else v for v in own]
-
-
-def _quantized(config: dict) -> bool:
-    policy = config.get("dtype")
-    name = (
-        (policy.get("config") or {}).get("name", "")
-        if isinstance(policy, dict)
-        else str(policy or "")
-    )
-    return bool(config.get("quantization_config")) or any(
-        name.startswith(p) for p in ("int8", "int4", "float8", "gptq", "awq")
-    )
-
-
-def variables(class_name: str, config: dict) -> list[Var] | None:
-    """Variables of a layer in Keras's storage order; None for a class not in the table."""
-    c = config
-    bias = bool(c.get("use_bias", True))
-    if class_name in ("Dense", "EinsumDense", "Embedding") or class_name in _CONVS:
-        if _quantized(c):
-            raise WeightsUnsupported(f"quantized {class_name} layers")
-    if class_name == "Dense":
-        return _frozen_kernel(_own(["kernel"] + (["bias"] if bias else [])), c) + _lora(c)
-    if class_name == "EinsumDense":
-        names = ["kernel"] + (["bias"] if c.get("bias_axes") else [])
-        return _frozen_kernel(_own(names), c) + _lora(c)
-    if class_name in _CONVS:
-        return _frozen_kernel(_own(["kernel"] + (["bias"] if bias else [])), c) + _lora(c)
-    if class_name in ("SeparableConv1D", "SeparableConv2D"):
-        return _own(["depthwise_kernel", "pointwise_kernel"] + (["bias"] if bias else []))
-    if class_name == "BatchNormalization":
-        names = (["gamma"] if c.get("scale", True) else []) + (
-            ["beta"] if c.get("center", True) else []
-        )
-        names += ["moving_mean", "moving_variance"]
-        return [
-            Var(n, n not in ("moving_mean", "moving_variance"), f"vars/{i}")
-            for i, n in enumerate(names)
-        ]
-    if class_name in ("LayerNormalization", "GroupNormalization"):
-        names = ["gamma"] if c.get("scale", True) else []
-        if c.get("center", True) and not c.get("rms_scaling"):
-            names.append("beta")
-        return _own(names)
-    if class_name == "RMSNormalization":
-        return _own(["scale"])
-    if class_name == "PReLU":
-        return _own(["alpha"])
-    if class_name == "Embedding":
-        return _frozen_kernel(_own(["embeddings"]), c, "embeddings") + _lora(c, "embeddings")
-    if class_name == "Normalization":
-        if c.get("mean") is not None:
-            return []
-        return _own(["mean", "variance", "count"], trainable=False)
-    if class_name == "Attention":
-        names = (["scale"] if c.get("use_scale") else []) + (
-            ["concat_score_weight"] if c.get("score_mode") == "concat" else []
-        )
-        return _own(names)
-    if class_name == "AdditiveAttention":
-        return _own(["scale"] if c.get("use_scale", True) else [])
-    if class_name in ("MultiHeadAttention", "GroupedQueryAttention", "GroupQueryAttention"):
-        use_bias = bool(c.get("use_bias", True))
-        private = "_" if class_name != "MultiHeadAttention" else ""
-        out = []
-        for key, attr in _ATTENTION_DENSES:
-            names = ["kernel"] + (["bias"] if use_bias else [])
-            out += _own(names, f"{private}{attr}/", f"{key}/")
-        return out
-    if class_name in _CELLS:
-        names = ["kernel", "recurrent_kernel"] + (["bias"] if bias else [])
-        return _own(names, "cell/", f"{_CELLS[class_name]}/")
-    if class_name == "RNN":
-        cell = c.get("cell")
-        if not isinstance(cell, dict) or not isinstance(cell.get("config"), dict):
-            return None
-        cell_config = cell["config"]
-        names = ["kernel", "recurrent_kernel"] + (
-            ["bias"] if cell_config.get("use_bias", True) else []
-        )
-        return _own(names, "cell/", f"{cell_config.get('name')}/")
-    if class_name in _CONV_LSTM:
-        names = ["kernel", "recurrent_kernel"] + (["bias"] if bias else [])
-        return _own(names, "cell/", "conv_lstm_cell/")
-    if class_name == "Bidirectional":
-        out = []
-        for key, attr in (("layer", "forward_layer"), ("backward_layer", "backward_layer")):
-            inner = c.get(key)
-            if not isinstance(inner, dict):
-                return None
-            inner_vars = variables(str(inner.get("class_name")), inner.get("config") or {})
-            if inner_vars is None:
-                return None
-            name = (inner.get("config") or {}).get("name")
-            out += [
-                Var(
-                    f"{name}/{v.key}",
-                    v.trainable,
-                    f"{attr}/{v.zip_path}" if v.zip_path else "",
-                    v.lora,
-                )
-                for v in inner_vars
-            ]
-        return out
-    if class_name == "TimeDistributed":
-        inner = c.get("layer")
-        if not isinstance(inner, dict):
-            return None
-        inner_vars = variables(str(inner.get("class_name")), inner.get("config") or {})
-        if inner_vars is None:
-            return None
-        name = (inner.get("config") or {}).get("name")
-        return [
-            Var(f"{name}/{v.key}", v.trainable, f"layer/{v.zip_path}" if v.zip_path else "", v.lora)
-            for v in inner_vars
-        ]
-    if class_name == "LayerScale":
-        return _own(["variable"])
-    if class_name in _NO_VARIABLES:
-        return []
-    return None
-
-
-_NO_VARIABLES = {
-    "InputLayer",
-    "Activation",
-    "ActivityRegularization",
-    "Add",
-    "AlphaDropout",
-    "Average",
-    "AveragePooling1D",
-    "AveragePooling2D",
-    "AveragePooling3D",
-    "CenterCrop",
-    "Concatenate",
-    "Cropping1D",
-    "Cropping2D",
-    "Cropping3D",
-    "CustomScaleLayer",
-    "Dot",
-    "Dropout",
-    "ELU",
-    "Flatten",
-    "GaussianDropout",
-    "GaussianNoise",
-    "GlobalAveragePooling1D",
-    "GlobalAveragePooling2D",
-    "GlobalAveragePooling3D",
-    "GlobalMaxPooling1D",
-    "GlobalMaxPooling2D",
-    "GlobalMaxPooling3D",
-    "Identity",
-    "LeakyReLU",
-    "Masking",
-    "MaxPooling1D",
-    "MaxPooling2D",
-    "MaxPooling3D",
-    "Maximum",
-    "Minimum",
-    "Multiply",
-    "Permute",
-    "ReLU",
-    "RepeatVector",
-    "Rescaling",
-    "Reshape",
-    "Resizing",
-    "Softmax",
-    "SpatialDropout1D",
-    "SpatialDropout2D",
-    "SpatialDropout3D",
-    "Subtract",
-    "UnitNormalization",
-    "UpSampling1D",
-    "UpSampling2D",
-    "UpSampling3D",
-    "ZeroPadding1D",
-    "ZeroPadding2D",
-    "ZeroPadding3D",
-    "Lambda",
-    "TFOpLambda",
-    "SlicingOpLambda",
-    "TensorFlowOpLayer",
-}
-# Random augmentation layers (the identity at inference) hold no variables either.
-_NO_VARIABLES |= set(
-    "AugMix CutMix MixUp RandAugment RandomBrightness RandomColorDegeneration "
-    "RandomColorJitter RandomContrast RandomCrop RandomElasticTransform RandomErasing "
-    "RandomFlip RandomGaussianBlur RandomGrayscale RandomHue RandomInvert RandomPerspective "
-    "RandomPosterization RandomRotation RandomSaturation RandomSharpness RandomShear "
-    "RandomTranslation RandomZoom Solarization".split()
-)
+def no_variables(*class_names: str) -> None:
+    """Say these classes hold no variables (a class nobody registered is unknown instead)."""
+    variables_rule(*class_names)(_none)
 
 
 def lora_factor(var: Var, kernel: np.ndarray, rank: int) -> np.ndarray:

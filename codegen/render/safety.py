@@ -8,17 +8,16 @@ that compiles and then fails at run time. Such a layer is reported as unsupporte
 from __future__ import annotations
 
 import ast
-import re
 
+from codegen.conversion.statements import PLACEHOLDER
 from codegen.errors import UnsupportedError
 
-_PLACEHOLDER = re.compile("\x00(\\d+)\x00")
 _NON_FINITE = {"nan", "inf"}
 
 
 def _names(expr: str) -> set[str]:
     try:
-        tree = ast.parse(_PLACEHOLDER.sub("x", expr), mode="eval")
+        tree = ast.parse(PLACEHOLDER.sub("x", expr), mode="eval")
     except SyntaxError:
         return set()
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}

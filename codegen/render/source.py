@@ -3,45 +3,16 @@
 from __future__ import annotations
 
 import re
-from importlib import resources
-from pathlib import Path
 
 import black
 import jinja2
 
-from codegen.conversion.engine import ClassModel, Session
+from codegen import progress
+from codegen.conversion.model import ClassModel, Session
 from codegen.ir.naming import comment_text
 
-
-def _template_dirs() -> list[str]:
-    dirs = []
-    try:  # installed wheel: templates ship as package data under codegen/templates
-        packaged = resources.files("codegen") / "templates"
-        if packaged.is_dir():
-            dirs.append(str(packaged))
-    except (ModuleNotFoundError, TypeError):
-        pass
-    source_tree = Path(__file__).resolve().parents[2] / "templates"
-    if source_tree.is_dir():
-        dirs.append(str(source_tree))
-    return dirs
-
-
-_ENV: jinja2.Environment | None = None
-
-
-def environment() -> jinja2.Environment:
-    global _ENV
-    if _ENV is None:
-        _ENV = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(_template_dirs()),
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-            autoescape=False,
-        )
-    return _ENV
+from .safety import check_session
+from .templates import environment
 
 
 def render_source(
@@ -51,8 +22,6 @@ def render_source(
     command: str,
     version: str,
 ) -> str:
-    from .safety import check_session
-
     check_session(session)  # no nan/inf from a damaged config in the code
     env = environment()
     helpers = [_helper_text(env, session, name) for name in session.helpers]
@@ -88,8 +57,6 @@ def render_source(
         imports.append("import torch.nn.functional as F")
     imports.append("from torch import nn")
     source_text = template.render(imports=imports, **body_ctx)
-    from codegen import progress
-
     progress.stage("formatting")
     formatted = black.format_str(source_text, mode=black.Mode())
     compile(formatted, "model.py", "exec")
@@ -98,11 +65,10 @@ def render_source(
 
 def _helper_text(env: jinja2.Environment, session: Session, name: str) -> str:
     """A helper made for this model (a skeleton), declared by a plugin, or a template."""
-    source = getattr(session, "helper_sources", {}).get(name)
-    if source is None:
-        from codegen.conversion.plugins import helper_source
-
-        source = helper_source(name)
+    if name in session.helper_views:  # made for this model: (template, values)
+        template, view = session.helper_views[name]
+        return env.get_template(template).render(**view).strip()
+    source = session.registry.helpers.get(name)
     if source is not None:
         return source.strip()
     return env.get_template(f"helpers/{name}.py.j2").render().strip()
@@ -117,8 +83,6 @@ def _class_view(cls: ClassModel) -> dict:
     )
     returns = cls.returns if n_out == 1 else ["(" + ", ".join(cls.returns) + ")"]
     doc = f"Port of Keras {cls.keras_class} {cls.keras_name!r}."
-    if not cls.name or cls is None:
-        pass
     return dict(
         name=cls.name,
         docstring=comment_text(doc) + (cls.docstring and "\n\n    " + cls.docstring),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine import CallContext
+from ..context import CallContext
 
 
 def lora_merged(ctx: CallContext, name: str = "kernel") -> tuple[np.ndarray, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from codegen.ir.layout import Layout, keras_order
 
-from ..engine import CallContext, Unsupported
+from ..context import CallContext, Unsupported
 from ..registry import register
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine import CallContext, Unsupported
+from ..context import CallContext, Unsupported
 from ..registry import AGNOSTIC, register
 from .merging import broadcast_input, common_layout
 from .ops import constant

@@ -22,9 +22,10 @@ import numpy as np
 
 from codegen.ir.graph import Call, Tensor, TensorRef
 from codegen.ir.layout import keras_order
+from codegen.read.layers.merging import MERGE_LAYERS as _MERGES
 
 from .. import weights as W
-from ..engine import CallContext, Unsupported
+from ..context import CallContext, Unsupported
 from ..registry import AGNOSTIC, KERAS, register
 from ._lora import lora_merged
 from .activations import with_activation
@@ -74,7 +75,6 @@ def _bool(expr: str, tensor: Tensor) -> str:
 
 # -- Keras masks ------------------------------------------------------------------------
 _CLEARS_MASKS = {"MultiHeadAttention"}  # call() deletes the masks of query, value and key
-_MERGES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"}
 _QUERY_MASK = {"MultiHeadAttention", "GroupedQueryAttention", "GroupQueryAttention"}
 _ATTENTION = {"Attention", "AdditiveAttention"}
 _MHA_ARGS = (
@@ -115,7 +115,7 @@ def _attended_tensors(call: Call) -> list[Tensor]:
 def _cleared(ctx: CallContext, tensor: Tensor, reader: Call) -> bool:
     """Whether a MultiHeadAttention call deleted the mask of ``tensor`` before ``reader`` runs."""
     cleared = False
-    for user in ctx.builder.graph.consumers().get(id(tensor), []):
+    for user in ctx.consumers(tensor):
         if user is reader or user.layer.is_op or user.layer.class_name not in _CLEARS_MASKS:
             continue
         if not any(t is tensor for t in _attended_tensors(user)):

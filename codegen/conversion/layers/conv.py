@@ -5,7 +5,7 @@ from __future__ import annotations
 from codegen.ir.layout import native_layout
 
 from .. import weights as W
-from ..engine import CallContext, Unsupported
+from ..context import CallContext, Unsupported
 from ..registry import SPATIAL, register
 from ._lora import lora_merged
 from ._padding import as_tuple, compact, same_pad, torch_pad_arg
@@ -61,7 +61,7 @@ def padded_input(ctx: CallContext, x: str, padding: str, kernel, strides, dilati
     pads = same_pads(ctx.input_shape())
     # A shared layer is one module: its padding= must suit every call of it.
     every_call = [
-        same_pads(c.inputs[0].shape) for c in ctx.builder.graph.calls if c.layer is ctx.layer
+        same_pads(c.inputs[0].shape) for c in ctx.calls_of_layer()
     ]
     native = all(p == pads for p in every_call) and all(
         p is not None and p[0] == p[1] for p in pads

@@ -11,7 +11,7 @@ import math
 from codegen.ir.layout import Layout, keras_order
 
 from .. import weights as W
-from ..engine import CallContext, Unsupported
+from ..context import CallContext, Unsupported
 from ..registry import AGNOSTIC, register
 from ._lora import lora_merged
 from .activations import with_activation

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from codegen.ir.layout import keras_order
 
-from ..engine import CallContext, Unsupported
+from ..context import CallContext, Unsupported
 from ..registry import KERAS, register
 from ._lora import lora_merged
 

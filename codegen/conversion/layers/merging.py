@@ -13,7 +13,7 @@ from collections import Counter
 
 from codegen.ir.layout import Layout, channels_first, keras_order
 
-from ..engine import CallContext, Unsupported
+from ..context import CallContext, Unsupported
 from ..registry import AGNOSTIC, register
 
 

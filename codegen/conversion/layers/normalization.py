@@ -11,7 +11,7 @@ import numpy as np
 from codegen.errors import ConversionError
 from codegen.ir.layout import Layout
 
-from ..engine import CallContext, Unsupported
+from ..context import CallContext, Unsupported
 from ..registry import AGNOSTIC, register
 
 _BATCH_NORM_NOTE = (
@@ -31,13 +31,7 @@ def _axes(value, rank: int) -> list[int]:
 
 
 def _note(ctx: CallContext, text: str) -> None:
-    """Add a note to the docstring of the class being generated (once)."""
-    model = ctx.builder.model
-    if text not in model.docstring:
-        # The class docstring is rendered after a blank line; end with an indented newline
-        # so that the closing quotes go on their own line.
-        body = model.docstring.rstrip()
-        model.docstring = (f"{body}\n\n    {text}" if body else text) + "\n    "
+    ctx.note(text)
 
 
 def _move(x: str, dims: list[int], rank: int, target: str = "last") -> tuple[str, str]:

@@ -6,6 +6,10 @@ object (the reader puts them in ``config``) and the call's tensors and constants
 operation the way the Keras source spelled it: ``x + 3.0``, ``torch.relu(x)``, ``x.mean(...)``.
 Arithmetic follows numpy broadcasting (missing axes in front), remapped through each tensor's
 layout, so channels-first tensors stay channels-first.
+
+Size: about a hundred small converters (one per keras.ops operation) sharing the
+broadcasting, constant and axis helpers at the top; split by operation kind they would
+import each other's helpers both ways.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import torch
 from codegen.ir.graph import TensorRef
 from codegen.ir.layout import Layout, channels_first, keras_order
 
-from ..engine import CallContext, Unsupported, WeightEntry
+from ..context import CallContext, Unsupported
+from ..dtypes import TORCH_DTYPES
 from ..registry import AGNOSTIC, KERAS, register
 from .merging import broadcast_input, common_layout, concatenate_expr, torch_dim
 
@@ -91,17 +96,6 @@ def constant(value) -> str:
 
 # Arrays up to this many values are written into the code; larger ones become buffers.
 INLINE_MAX_ELEMENTS = 16
-_TORCH_DTYPES = {
-    "float16": "torch.float16",
-    "float32": "torch.float32",
-    "float64": "torch.float64",
-    "int8": "torch.int8",
-    "int16": "torch.int16",
-    "int32": "torch.int32",
-    "int64": "torch.int64",
-    "uint8": "torch.uint8",
-    "bool": "torch.bool",
-}
 # What torch.tensor() makes of Python floats, ints and bools without a dtype argument.
 _DEFAULT_DTYPES = {"f": "float32", "i": "int64", "b": "bool"}
 
@@ -128,7 +122,7 @@ def array_constant(ctx: CallContext, array: np.ndarray, layout: Layout | None = 
     """
     array = np.asarray(array)
     name = array.dtype.name
-    if name not in _TORCH_DTYPES:
+    if name not in TORCH_DTYPES:
         raise Unsupported(f"constant argument of dtype {name}")
     if layout is not None and array.ndim and not layout.is_keras_order:
         if layout.feature_order is not None:
@@ -140,23 +134,14 @@ def array_constant(ctx: CallContext, array: np.ndarray, layout: Layout | None = 
         array = array.reshape((1,) * (layout.rank - rank) + array.shape).transpose(layout.perm)
         while array.ndim > rank and array.shape[0] == 1:
             array = array[0]
-    builder = ctx.builder
-    key = (id(ctx.layer), ctx.call.index, len(builder.model.buffers))
-    attr = builder.attrs.name(f"{ctx.layer.name}_constant", key=key)
+    hint = f"{ctx.layer.name}_constant"
     if array.size <= INLINE_MAX_ELEMENTS:
         default = _DEFAULT_DTYPES.get(array.dtype.kind)
-        dtype = "" if name == default else f", dtype={_TORCH_DTYPES[name]}"
-        builder.model.buffers.append(
-            (attr, f"torch.tensor({_literal(array)}{dtype}), persistent=False")
-        )
-        return f"self.{attr}"
-    dtype = "" if name == "float32" else f", dtype={_TORCH_DTYPES[name]}"
+        dtype = "" if name == default else f", dtype={TORCH_DTYPES[name]}"
+        return ctx.buffer(hint, f"torch.tensor({_literal(array)}{dtype}), persistent=False")
+    dtype = "" if name == "float32" else f", dtype={TORCH_DTYPES[name]}"
     shape = ", ".join(str(int(d)) for d in array.shape)
-    builder.model.buffers.append((attr, f"torch.zeros({shape}{dtype})"))
-    builder.model.weights.append(
-        WeightEntry(attr, np.ascontiguousarray(array), ctx.layer.name, "", "constant", False)
-    )
-    return f"self.{attr}"
+    return ctx.buffer(hint, f"torch.zeros({shape}{dtype})", array=array)
 
 
 def arguments(ctx: CallContext, names: tuple[str, ...]) -> list:
@@ -735,7 +720,7 @@ def _tensor_argument(ctx: CallContext, names: tuple[str, ...] = ("x",)) -> int:
 
 def _output_dtype(ctx: CallContext) -> str:
     dtype = ctx.call.outputs[0].dtype
-    if dtype not in _TORCH_DTYPES:
+    if dtype not in TORCH_DTYPES:
         raise Unsupported(f"a {dtype} result")
     return dtype
 
@@ -755,7 +740,7 @@ def ones_like(call, ctx: CallContext) -> None:
     requested, out = _dtype_config(ctx), _output_dtype(ctx)
     if requested is not None and requested != out:
         raise Unsupported(f"dtype={requested!r}")
-    dtype = "" if out == ctx.call.inputs[position].dtype else f", dtype={_TORCH_DTYPES[out]}"
+    dtype = "" if out == ctx.call.inputs[position].dtype else f", dtype={TORCH_DTYPES[out]}"
     ctx.output(f"{fn}({ctx.input(position)}{dtype})", ctx.input_layout(position))
 
 
@@ -769,7 +754,7 @@ def full_like(call, ctx: CallContext) -> None:
     if requested is not None and requested != out:
         raise Unsupported(f"dtype={requested!r}")
     position = values[0].position
-    dtype = "" if out == ctx.call.inputs[position].dtype else f", dtype={_TORCH_DTYPES[out]}"
+    dtype = "" if out == ctx.call.inputs[position].dtype else f", dtype={TORCH_DTYPES[out]}"
     fill = constant(values[1])  # a tensor or an array fill value is unsupported here
     ctx.output(f"torch.full_like({ctx.input(position)}, {fill}{dtype})", ctx.input_layout(position))
 
@@ -782,7 +767,7 @@ def cumulative(call, ctx: CallContext) -> None:
     _dtype_config(ctx)  # the recorded result dtype already reflects it
     source, out = ctx.call.inputs[position].dtype, _output_dtype(ctx)
     default = source if "float" in source else "int64"
-    dtype = "" if out == default else f", dtype={_TORCH_DTYPES[out]}"
+    dtype = "" if out == default else f", dtype={TORCH_DTYPES[out]}"
     layout = ctx.input_layout(position)
     if layout.feature_order is not None:
         raise Unsupported(f"{fn[6:]} of a flattened channels-first tensor")

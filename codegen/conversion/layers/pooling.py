@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from codegen.ir.layout import Layout, keras_order, native_layout
 
-from ..engine import CallContext, Unsupported
+from ..context import CallContext, Unsupported
 from ..registry import AGNOSTIC, SPATIAL, register
 from ._padding import as_tuple, compact, same_pad, torch_pad_arg
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from codegen.ir.layout import Layout
-from codegen.read.keras_classes import AUGMENTATION_LAYERS
+from codegen.read.layers.preprocessing import AUGMENTATION_LAYERS
 
-from ..engine import CallContext, Unsupported
+from ..context import CallContext, Unsupported
+from ..dtypes import TORCH_DTYPES
 from ..registry import AGNOSTIC, register
 from .normalization import _note, keras_epsilon
 
@@ -17,19 +18,13 @@ from .normalization import _note, keras_epsilon
 # this many values the source would be unreadable.
 MAX_INLINE_VALUES = 4096
 
-_TORCH_DTYPES = {
-    "float16": "torch.float16",
-    "bfloat16": "torch.bfloat16",
-    "float32": "torch.float32",
-    "float64": "torch.float64",
-}
 
 
 def _cast(ctx: CallContext, x: str) -> str:
     """Keras preprocessing layers compute in their float dtype: cast other inputs the same way."""
     src, dst = ctx.call.inputs[0].dtype, ctx.call.outputs[0].dtype
-    if src != dst and dst in _TORCH_DTYPES:
-        return f"{x}.to({_TORCH_DTYPES[dst]})"
+    if src != dst and dst in TORCH_DTYPES:
+        return f"{x}.to({TORCH_DTYPES[dst]})"
     return x
 
 

@@ -19,6 +19,9 @@ options become the same few words around the call:
 Bidirectional of two matching torch-compatible layers is one ``bidirectional=True`` module;
 otherwise ``BidirectionalRNN`` holds the two layers. ConvLSTM has no torch counterpart:
 ``ConvLSTMLoop`` runs it over channels-first frames.
+
+Size: one family whose converters share the option analysis (which torch module, masks,
+states, directions); ~600 lines.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import numpy as np
 from codegen.ir.graph import TensorRef
 from codegen.ir.layout import Layout, channels_first, keras_order
 
-from ..engine import CallContext, TrackedConfig, Unsupported, unread_options
+from ..context import CallContext, TrackedConfig, Unsupported, unread_options
 from ..registry import AGNOSTIC, KERAS, register
 from .activations import activation_name, apply_activation
 from .ops import reduced_layout

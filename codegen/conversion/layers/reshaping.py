@@ -11,29 +11,24 @@ import math
 
 from codegen.ir.layout import Layout, channels_first, flatten_feature_order, keras_order
 
-from ..engine import CallContext, Unsupported, _wants_channels_first
+from ..context import CallContext, Unsupported
 from ..registry import KERAS, register
 
 
 def _flatten_order_ok(ctx: CallContext) -> bool:
     """True when every consumer of this Flatten reaches a Dense through element-wise layers."""
-    from .. import registry
-
-    builder = ctx.builder
-    users = builder.graph.consumers()
-    outputs = {id(t) for t in builder.graph.outputs}
     stack = [ctx.call.outputs[0]]
     while stack:
         tensor = stack.pop()
-        if id(tensor) in outputs:
+        if ctx.is_model_output(tensor):
             return False
-        for user in users.get(id(tensor), []):
+        for user in ctx.consumers(tensor):
             layer = user.layer
             if layer.subgraph is not None or layer.is_op:
                 return False
             if layer.class_name == "Dense" and len(layer.calls) == 1:
                 continue
-            conv = registry.lookup(layer.class_name)
+            conv = ctx.converter_of(layer)
             if conv is None or not conv.elementwise or len(user.inputs) != 1:
                 return False
             stack.extend(user.outputs)
@@ -149,9 +144,7 @@ def reshape(call, ctx: CallContext) -> None:
     layout = ctx.input_layout()
     out_rank = len(out_shape)
     groups = _groups(in_shape, out_shape) if layout.feature_order is None else None
-    wants_cf = out_rank >= 3 and _wants_channels_first(
-        ctx.call.outputs[0], ctx.builder.graph.consumers()
-    )
+    wants_cf = out_rank >= 3 and ctx.wants_channels_first(ctx.call.outputs[0])
 
     def fits(src: Layout, dst: Layout) -> bool:
         order = _group_order(src, in_shape, groups, 0)
@@ -170,10 +163,10 @@ def reshape(call, ctx: CallContext) -> None:
     if len(dims) == 1:
         expr = f"torch.flatten({x}, 1)"
     elif None in dims:
-        batch = ctx.builder.ref(ctx.call.inputs[0])
+        batch = ctx.value(ctx.call.inputs[0])
         expr = f"{x}.reshape({batch}.size(0), {', '.join('-1' if d is None else str(d) for d in dims)})"
     elif dims and math.prod(dims) == 0:
-        expr = f"{x}.reshape({ctx.builder.ref(ctx.call.inputs[0])}.size(0), {', '.join(map(str, dims))})"
+        expr = f"{x}.reshape({ctx.value(ctx.call.inputs[0])}.size(0), {', '.join(map(str, dims))})"
     else:
         expr = f"{x}.reshape({', '.join(map(str, [-1, *dims]))})"
     ctx.output(expr, out_layout)
@@ -194,9 +187,7 @@ def permute(call, ctx: CallContext) -> None:
     # when a single reader permutes it anyway (one permute instead of two).
     relabelled = Layout(tuple(order.index(p) for p in layout.perm))
     out = ctx.call.outputs[0]
-    readers = len(ctx.builder.graph.consumers().get(id(out), [])) + sum(
-        t is out for t in ctx.builder.graph.outputs
-    )
+    readers = len(ctx.consumers(out)) + sum(t is out for t in ctx.graph.outputs)
     if relabelled in (keras_order(layout.rank), channels_first(layout.rank)) or readers <= 1:
         ctx.output(ctx.input(0), relabelled)
     else:

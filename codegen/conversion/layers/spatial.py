@@ -13,7 +13,7 @@ import numpy as np
 
 from codegen.ir.layout import Layout, native_layout
 
-from ..engine import CallContext, Unsupported
+from ..context import CallContext, Unsupported
 from ..registry import AGNOSTIC, SPATIAL, register
 from ._padding import compact
 

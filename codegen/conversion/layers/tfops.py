@@ -4,7 +4,7 @@ use them convert too: ``ops.logsumexp`` (``tf.math.reduce_logsumexp``)."""
 
 from __future__ import annotations
 
-from ..engine import CallContext, Unsupported
+from ..context import CallContext, Unsupported
 from ..registry import AGNOSTIC, register
 from .ops import _single_input, reduced_layout
 

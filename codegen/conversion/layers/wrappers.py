@@ -13,15 +13,7 @@ import weakref
 from codegen.ir.graph import Call, Layer, Tensor, TensorRef
 from codegen.ir.layout import Layout, keras_order
 
-from .. import registry
-from ..engine import (
-    CallContext,
-    ClassBuilder,
-    Unsupported,
-    WeightEntry,
-    _Skipped,
-    unread_options,
-)
+from ..context import CallContext, Unsupported
 from ..registry import KERAS, register
 
 # Inner layers whose call takes no Keras mask: a masked input changes nothing for them.
@@ -138,11 +130,10 @@ def time_distributed(call, ctx: CallContext) -> None:
 
 def _dense_consumers(ctx: CallContext) -> bool:
     """Whether only single-call TimeDistributed(Dense) layers read this call's output."""
-    graph = ctx.builder.graph
     tensor = ctx.call.outputs[0]
-    if any(t is tensor for t in graph.outputs):
+    if ctx.is_model_output(tensor):
         return False
-    for user in graph.consumers().get(id(tensor), []):
+    for user in ctx.consumers(tensor):
         spec = user.layer.config.get("layer")
         if user.layer.class_name != "TimeDistributed" or len(user.layer.calls) != 1:
             return False
@@ -153,7 +144,7 @@ def _dense_consumers(ctx: CallContext) -> bool:
 
 def _wrapped_layer(ctx: CallContext, wrapper: Layer, x: str, layout: Layout, in_shape, out_shape):
     inner = _inner_layer(wrapper)
-    conv = registry.lookup(inner.class_name)
+    conv = ctx.converter_of(inner)
     if conv is None or inner.class_name in ("TimeDistributed", "InputLayer"):
         raise Unsupported(f"wrapped layer {inner.class_name} not supported")
     source = ctx.call.inputs[0]
@@ -163,50 +154,17 @@ def _wrapped_layer(ctx: CallContext, wrapper: Layer, x: str, layout: Layout, in_
     step_call.index = len(inner.calls)
     inner.calls.append(step_call)
     step_out.producer = step_call
-    builder = ctx.builder
-    builder.layouts[id(step_in)] = _folded_layout(layout)
-    recorded = len(builder.model.weights)
     try:
-        inner_ctx = CallContext(builder, step_call)
-        conv.function(step_call, inner_ctx)
-        unread = unread_options(inner_ctx.config)
-        if unread:
-            raise Unsupported(
-                f"wrapped {inner.class_name}: unsupported option(s) " + ", ".join(unread)
-            )
-        if inner_ctx.expr is not None or sorted(inner_ctx.pending_outputs) != [0]:
-            raise Unsupported(f"wrapped {inner.class_name} with several outputs")
-        expr, inner_layout = inner_ctx.pending_outputs[0]
+        return ctx.convert_inner(
+            conv, step_call, _folded_layout(layout), f"{x}.flatten(0, 1)", inner.variable_prefix
+        )
     except Unsupported as exc:
-        if str(exc).startswith("wrapped"):
-            raise
         raise Unsupported(f"wrapped {inner.class_name}: {exc}") from None
-    finally:
-        del builder.layouts[id(step_in)]
-    for entry in builder.model.weights[recorded:]:
-        if entry.keras_variable:
-            entry.keras_variable = inner.variable_prefix + entry.keras_variable
-    placeholder = builder.ref(step_in)
-    return expr.replace(placeholder, f"{x}.flatten(0, 1)"), inner_layout
 
 
 def _wrapped_model(ctx: CallContext, graph, x: str, layout: Layout):
     """A Sequential/Functional model inside TimeDistributed: its own class, as for nesting."""
-    builder = ctx.builder
-    session = builder.session
-    key = id(ctx.layer)
-    if key in session.failed_models:
-        raise _Skipped()
-    sub = session.submodels.get(key)
-    if sub is None:
-        child = ClassBuilder(
-            graph, session, top_level=False, input_layouts=[_folded_layout(layout)]
-        )
-        sub = child.build()
-        if child.failed:
-            session.failed_models.add(key)
-            raise _Skipped()
-        session.submodels[key] = sub
+    sub = ctx.nested_class(graph, [_folded_layout(layout)])
     if len(sub.input_layouts) != 1 or len(sub.output_layouts) != 1:
         raise Unsupported("a wrapped model with several inputs or outputs")
     wanted = sub.input_layouts[0]
@@ -217,16 +175,5 @@ def _wrapped_model(ctx: CallContext, graph, x: str, layout: Layout):
         x = ctx.input(0, _unfolded_layout(wanted))
         folded = f"{x}.flatten(0, 1)"
     attr = ctx.module(f"{sub.name}()")
-    if ctx.first_call:
-        for w in sub.weights:
-            builder.model.weights.append(
-                WeightEntry(
-                    f"{ctx.attr_name}.{w.key}",
-                    w.array,
-                    w.keras_layer,
-                    w.keras_variable,
-                    w.transform,
-                    w.trainable,
-                )
-            )
+    ctx.adopt_weights(sub)
     return f"{attr}({folded})", sub.output_layouts[0]

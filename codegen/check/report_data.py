@@ -1,0 +1,70 @@
+"""The :class:`Report` dataclass: everything one comparison found, in one object.
+
+In: what :func:`codegen.check.report.build_report` measures (final-output errors, the
+:class:`LayerRow` table, parameter counts and the weight manifest, or the error that stopped
+it). Out: the verdict (:attr:`Report.passed`), the first jump and the worst errors, read by the
+renderers in :mod:`codegen.check.markdown` and by the callers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .compare import OutputError
+from .manifest import ManifestRow, ParamCounts
+from .rows import LayerRow, first_jump
+
+
+@dataclass
+class Report:
+    model_name: str
+    source: str
+    version: str
+    class_name: str
+    module_file: str
+    weights_file: str
+    tolerance: float
+    batch: int
+    input_shapes: list[tuple]  # the concrete shapes of the random inputs
+    versions: dict[str, str] = field(default_factory=dict)
+    outputs: list[OutputError] = field(default_factory=list)
+    train_outputs: list[OutputError] | None = None
+    train_note: str = ""
+    rows: list[LayerRow] = field(default_factory=list)
+    layer_note: str = ""  # why per-layer values are missing, where they are
+    params: ParamCounts | None = None
+    manifest: list[ManifestRow] = field(default_factory=list)
+    unmapped: list[str] = field(default_factory=list)  # Keras variables not in the state_dict
+    error: str | None = None  # the module could not be built, loaded or run
+    edited_lines: int = 0
+    unmatched_lines: int = 0
+
+    @property
+    def total_params(self) -> int:
+        return sum(row.params or 0 for row in self.rows if row.depth == 0)
+
+    def worst(self, attr: str) -> float | None:
+        values = [getattr(row, attr) for row in self.rows if getattr(row, attr) is not None]
+        return max(values) if values else None
+
+    @property
+    def jump(self) -> LayerRow | None:
+        return first_jump(self.rows, self.tolerance)
+
+    @property
+    def output_errors(self) -> list[OutputError]:
+        """Final-output errors, inference mode and (where checked) training mode."""
+        train = [
+            OutputError(f"{e.name} (training mode)", e.max_abs, e.max_rel, e.passed)
+            for e in self.train_outputs or []
+        ]
+        return list(self.outputs) + train
+
+    @property
+    def passed(self) -> bool:
+        return (
+            self.error is None
+            and bool(self.outputs)
+            and all(e.passed for e in self.output_errors)
+            and (self.params is None or self.params.total_ok)
+        )
