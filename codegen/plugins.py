@@ -11,44 +11,16 @@ See ``docs/converters.md``::
 The implementation lives in :mod:`codegen.conversion`; this module is the stable surface.
 """
 
-from .conversion.plugins import (
-    AGNOSTIC,
-    KERAS,
-    SPATIAL,
-    CallContext,
-    Layout,
-    Unsupported,
-    activate,
-    channels_first,
-    forget,
-    helper,
-    keras_order,
-    keras_variables,
-    load_plugin,
-    lookup,
-    native_layout,
-    register,
-    use,
-    using,
-)
+from .conversion import plugins as _implementation
+from .conversion.plugins import *  # noqa: F403  (what a converter needs: see its __all__)
+from .conversion.plugins import activate, forget, load_plugin, lookup, use, using
 
 __all__ = [
-    "AGNOSTIC",
-    "KERAS",
-    "SPATIAL",
-    "CallContext",
-    "Layout",
-    "Unsupported",
+    *_implementation.__all__,
     "activate",
-    "channels_first",
     "forget",
-    "helper",
-    "keras_order",
-    "keras_variables",
     "load_plugin",
     "lookup",
-    "native_layout",
-    "register",
     "use",
     "using",
 ]

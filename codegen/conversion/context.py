@@ -152,7 +152,8 @@ class CallContext:
     @property
     def attr_name(self) -> str:
         if self.attr is None:
-            self.attr = self._builder.attrs.name(self.layer.name, key=id(self.layer))
+            name = self._builder.graph.labels.get(id(self.layer), self.layer.name)
+            self.attr = self._builder.attrs.name(name, key=id(self.layer))
         return self.attr
 
     @property

@@ -50,6 +50,8 @@ class ClassModel:
     keras_class: str
     docstring: str
     declarations: list[tuple[str, str]]  # (attribute, constructor expression)
+    init_params: list[str] = field(default_factory=list)  # constructor arguments (blocks)
+    title: str = ""  # first docstring line, when not "Port of Keras <class> <name>."
     params: list[str] = field(default_factory=list)
     statements: list[Statement] = field(default_factory=list)
     returns: list[str] = field(default_factory=list)

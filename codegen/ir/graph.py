@@ -82,6 +82,9 @@ class Graph:
     outputs: list[Tensor]
     calls: list[Call]
     input_names: list[str]
+    # Short attribute names for layers of this graph (id(layer) -> name), set by structure
+    # recovery for block classes; comments and the weight manifest keep the Keras names.
+    labels: dict[int, str] = field(default_factory=dict)
 
     @property
     def layers(self) -> list[Layer]:

@@ -46,7 +46,7 @@ ConverterCheck = Callable[[str, bool], bool]
 
 def builtin_facts(class_name: str, is_op: bool) -> bool:
     """The default ``converts``: the classes this reader has facts for, which are the classes
-    with a built-in converter (tests/test_layer_facts.py)."""
+    with a built-in converter (tests/read/test_layer_facts.py)."""
     return shape_rule(class_name, is_op) is not None
 
 

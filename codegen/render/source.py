@@ -82,11 +82,12 @@ def _class_view(cls: ClassModel) -> dict:
         else " -> tuple[" + ", ".join(["torch.Tensor"] * n_out) + "]"
     )
     returns = cls.returns if n_out == 1 else ["(" + ", ".join(cls.returns) + ")"]
-    doc = f"Port of Keras {cls.keras_class} {cls.keras_name!r}."
+    doc = cls.title or f"Port of Keras {cls.keras_class} {cls.keras_name!r}."
     return dict(
         name=cls.name,
         docstring=comment_text(doc) + (cls.docstring and "\n\n    " + cls.docstring),
         declarations=cls.declarations,
+        init_params=cls.init_params,
         buffers=cls.buffers,
         params=cls.params,
         statements=cls.statements,

@@ -5,24 +5,17 @@ stored-variable facts): adding a layer is its facts there, its converter here, a
 parity test in ``tests/conversion/layers/``.
 """
 
+import importlib
+import pkgutil
+
 from ..registry import Table, builtin_table
-from . import (  # noqa: F401  (imported for their registrations)
-    activations,
-    applications,
-    attention,
-    conv,
-    core,
-    embedding,
-    merging,
-    normalization,
-    ops,
-    pooling,
-    preprocessing,
-    recurrent,
-    reshaping,
-    spatial,
-    tfops,
-    wrappers,
+
+# Every family module (discovered, so that adding a family is adding a file); importing one
+# registers its converters.
+FAMILIES = tuple(
+    importlib.import_module(f"{__name__}.{info.name}")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name)
+    if not info.name.startswith("_")
 )
 
 

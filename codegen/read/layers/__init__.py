@@ -17,51 +17,25 @@ A family module here mirrors the converter module of the same name in
   ``STOCHASTIC_LAYERS`` (core), ``RNN_LAYERS`` (recurrent).
 
 Adding a layer = its facts here + its converter in ``codegen/conversion/layers/<same family>.py``
-+ one parity test. ``tests/test_layer_facts.py`` checks that the two sides list the same classes.
++ one parity test. ``tests/read/test_layer_facts.py`` checks that the two sides list the same classes.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 
 from ..shapes import OP_RULES, RULES, Site
 from ..stored_weights import VARIABLE_RULES, Var
-from . import (
-    activations,
-    applications,
-    attention,
-    conv,
-    core,
-    embedding,
-    merging,
-    normalization,
-    ops,
-    pooling,
-    preprocessing,
-    recurrent,
-    reshaping,
-    spatial,
-    tfops,
-    wrappers,
-)
+from . import core, merging, preprocessing, recurrent
 
-FAMILIES = (
-    activations,
-    applications,
-    attention,
-    conv,
-    core,
-    embedding,
-    merging,
-    normalization,
-    ops,
-    pooling,
-    preprocessing,
-    recurrent,
-    reshaping,
-    spatial,
-    tfops,
-    wrappers,
+# Every family module (discovered, so that adding a family is adding a file); importing one
+# registers its shape rules and variable facts.
+FAMILIES = tuple(
+    importlib.import_module(f"{__name__}.{info.name}")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name)
+    if not info.name.startswith("_")
 )
 
 

@@ -19,7 +19,7 @@ from codegen.errors import InputError
 from codegen.read.from_file import read_file
 from codegen.read.from_keras import load_keras_file, read_model
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def check_against_keras(path: Path, configs: bool = True, live=None) -> None:

@@ -20,7 +20,7 @@ from codegen.api import load_reference
 from codegen.errors import InputError, UnsupportedError
 from codegen.read.from_file import read_file
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

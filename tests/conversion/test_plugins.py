@@ -20,7 +20,7 @@ from codegen.conversion import plugins
 from codegen.errors import InputError, UnsupportedError
 from codegen.check.compare import load_module_from_file
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
 ENV.pop("NO_COLOR", None)
 

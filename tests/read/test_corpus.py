@@ -15,7 +15,7 @@ import codegen
 from codegen.errors import UnsupportedError
 
 CORPUS = Path(
-    os.environ.get("KERAS2TORCH_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus")
+    os.environ.get("KERAS2TORCH_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus")
 )
 FILES = (
     sorted(p.name for p in CORPUS.glob("*") if p.is_file() and p.suffix != ".md")

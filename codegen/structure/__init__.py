@@ -1,0 +1,1 @@
+"""Structure recovery: repeated blocks, stages (in progress, see issue 8)."""

@@ -1,0 +1,235 @@
+"""Find repeated blocks in a :class:`~codegen.ir.graph.Graph` from its structure alone.
+
+A *segment* is the run of calls between two consecutive *cut* tensors: points where every
+later call depends on one value only (besides model inputs, which any call may read: the
+padding mask of a transformer encoder). A residual block, a dense-net layer, an inverted
+residual with its skip, an encoder block: each is one segment, entered by one tensor and left
+by one. Segments with the same *signature* are instances of one block kind.
+
+The signature is the segment's calls in order, each with its Keras class (or operation),
+its wiring (which earlier call of the segment, or the entry, each input comes from) and its
+config with what varies between instances taken out: every number (channel counts, kernel
+sizes, strides, rates, epsilons) and the layer names. Strings and flags (activation,
+padding mode, use_bias, data_format) stay: a block with ``relu`` and one with ``swish``
+are different kinds.
+
+An *optional part* is a chain of calls that some instances of a kind have between the entry
+and one input of a merge (the projection shortcut of a ResNet block): instances that agree
+once it is taken out are one kind with that part optional, written the torchvision way
+(``downsample: nn.Module | None``).
+
+Names never decide anything here; they only label what was found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from codegen.ir.graph import Call, Graph, Tensor
+
+# Config keys that never distinguish two instances of a block (they are per-layer labels,
+# or training-time options the port does not generate code for).
+_IGNORED_KEYS = {"name", "trainable", "dtype", "seed", "batch_input_shape", "input_dim"}
+_IGNORED_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
+# Merges whose inputs can carry an optional shortcut branch.
+_MERGES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"}
+# A block is worth a class from this many calls on (a lone layer stays a line).
+MIN_BLOCK_CALLS = 3
+
+
+@dataclass(eq=False)
+class Segment:
+    """Calls between two cut tensors: entered by ``entry``, left by ``exit``."""
+
+    calls: list[Call]
+    entry: Tensor | None  # None for the segment that starts at the model's inputs
+    exit: Tensor
+    order: int = 0  # position among the graph's segments
+    optional: list[Call] = field(default_factory=list)  # calls of the optional part, if any
+
+    @property
+    def core(self) -> list[Call]:
+        """The calls every instance of the kind has (the optional part taken out)."""
+        skip = {id(c) for c in self.optional}
+        return [c for c in self.calls if id(c) not in skip]
+
+
+@dataclass(eq=False)
+class BlockKind:
+    signature: tuple
+    instances: list[Segment]
+    optional_signature: tuple | None = None  # the optional part, when some instances have it
+
+    @property
+    def calls_per_instance(self) -> int:
+        return len(self.instances[0].core)
+
+
+def segments(graph: Graph) -> list[Segment]:
+    """The graph's calls cut at every tensor that alone carries the computation on."""
+    calls = [c for c in graph.calls if c.layer.class_name != "InputLayer"]
+    position = {id(c): i for i, c in enumerate(calls)}
+    side = {id(t) for t in graph.inputs}  # model inputs may be read anywhere
+    last_use: dict[int, int] = {}
+    for i, call in enumerate(calls):
+        for tensor in call.inputs:
+            last_use[id(tensor)] = i
+    for tensor in graph.outputs:
+        last_use[id(tensor)] = len(calls)
+    result: list[Segment] = []
+    live: dict[int, Tensor] = {}
+    start, entry = 0, None
+    for i, call in enumerate(calls):
+        for tensor in call.inputs:
+            if last_use.get(id(tensor)) == i:
+                live.pop(id(tensor), None)
+        for tensor in call.outputs:
+            if id(tensor) not in side and last_use.get(id(tensor), -1) > i:
+                live[id(tensor)] = tensor
+        if len(live) == 1:
+            (exit_tensor,) = live.values()
+            if exit_tensor.producer is not None and position.get(id(exit_tensor.producer)) == i:
+                result.append(Segment(calls[start : i + 1], entry, exit_tensor, len(result)))
+                start, entry = i + 1, exit_tensor
+    if start < len(calls):
+        result.append(Segment(calls[start:], entry, calls[-1].outputs[0], len(result)))
+    return result
+
+
+def _structural(value: Any) -> Any:
+    """The part of a config value that must be equal between instances of one kind."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return "#"  # a number: varies between instances, becomes a constructor argument
+    if isinstance(value, (list, tuple)):
+        return tuple(_structural(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(
+            (k, _structural(v))
+            for k, v in sorted(value.items())
+            if k not in _IGNORED_KEYS and not k.endswith(_IGNORED_SUFFIXES)
+        )
+    return type(value).__name__
+
+
+def call_signature(call: Call, local: dict[int, tuple]) -> tuple:
+    """One call's class, structural config and wiring (inputs as local references)."""
+    layer = call.layer
+    wiring = tuple(local.get(id(t), ("outside",)) for t in call.inputs)
+    kind = ("ops." if layer.is_op else "") + layer.class_name
+    nested = None
+    if layer.subgraph is not None:  # a nested model: its own structure is part of the kind
+        nested = tuple(segment_signature(s) for s in segments(layer.subgraph))
+    return (kind, _structural(layer.config), wiring, len(call.outputs), nested)
+
+
+def segment_signature(segment: Segment, calls: list[Call] | None = None) -> tuple:
+    calls = segment.calls if calls is None else calls
+    local: dict[int, tuple] = {}
+    if segment.entry is not None:
+        local[id(segment.entry)] = ("entry",)
+    parts = []
+    for index, call in enumerate(calls):
+        parts.append(call_signature(call, local))
+        for k, tensor in enumerate(call.outputs):
+            local[id(tensor)] = ("call", index, k)
+    return tuple(parts)
+
+
+def optional_part(segment: Segment) -> list[Call]:
+    """Calls forming a chain from the entry to one input of a merge, other than the path
+    the block's own exit comes through (a projection shortcut); empty when there is none."""
+    if segment.entry is None:
+        return []
+    inside = {id(c) for c in segment.calls}
+    for merge in segment.calls:
+        if merge.layer.class_name not in _MERGES or len(merge.inputs) != 2:
+            continue
+        # Both inputs come from the entry through calls: the shorter path is the optional
+        # one (a shortcut that is the entry itself in the other instances).
+        chains = [_chain_from_entry(t, segment.entry, inside) for t in merge.inputs]
+        if not all(chains):
+            continue
+        chain = min(chains, key=len)
+        if len(chain) < max(len(c) for c in chains) and not _read_elsewhere(chain, merge, segment):
+            return chain
+    return []
+
+
+def _chain_from_entry(tensor: Tensor, entry: Tensor, inside: set[int]) -> list[Call]:
+    """The single-input calls leading from ``entry`` to ``tensor`` (in order), if any."""
+    chain = []
+    while tensor is not entry:
+        call = tensor.producer
+        if call is None or id(call) not in inside or len(call.inputs) != 1:
+            return []
+        chain.append(call)
+        tensor = call.inputs[0]
+    return list(reversed(chain))
+
+
+def _read_elsewhere(chain: list[Call], merge: Call, segment: Segment) -> bool:
+    """Whether a value of the chain is read by a call other than the next one (or the merge)."""
+    produced = {id(t) for c in chain for t in c.outputs}
+    allowed = {id(c) for c in chain[1:]} | {id(merge)}
+    return any(
+        id(t) in produced and id(call) not in allowed for call in segment.calls for t in call.inputs
+    )
+
+
+def find_blocks(graph: Graph, min_calls: int = MIN_BLOCK_CALLS) -> list[BlockKind]:
+    """Kinds of blocks that repeat (two instances or more), in order of first appearance."""
+    kinds: dict[tuple, BlockKind] = {}
+    for segment in segments(graph):
+        if len(segment.calls) < min_calls or segment.entry is None:
+            continue
+        full = segment_signature(segment)
+        kind = kinds.get(full)
+        if kind is None:
+            kind = kinds[full] = BlockKind(full, [])
+        kind.instances.append(segment)
+    _merge_optional_parts(kinds)
+    return [k for k in kinds.values() if len(k.instances) >= 2]
+
+
+def _merge_optional_parts(kinds: dict[tuple, BlockKind]) -> None:
+    """Join kinds that are equal once one of them loses its optional shortcut chain."""
+    for signature, kind in list(kinds.items()):
+        segment = kind.instances[0]
+        chain = optional_part(segment)
+        if not chain:
+            continue
+        skip = {id(c) for c in chain}
+        core = [c for c in segment.calls if id(c) not in skip]
+        base = _base_signature(segment, core)
+        for other_signature, other in list(kinds.items()):
+            if other is kind or other_signature not in kinds:
+                continue
+            if _base_signature(other.instances[0], other.instances[0].calls) != base:
+                continue
+            for instance in kind.instances:
+                instance.optional = optional_part(instance)
+            other.instances = sorted(other.instances + kind.instances, key=lambda s: s.order)
+            other.optional_signature = segment_signature(segment, chain)
+            del kinds[signature]
+            break
+
+
+def _base_signature(segment: Segment, core: list[Call]) -> tuple:
+    """The signature of ``core``, where the merge input an optional chain fed reads the entry."""
+    local: dict[int, tuple] = {}
+    if segment.entry is not None:
+        local[id(segment.entry)] = ("entry",)
+    kept = {id(c) for c in core}
+    for call in segment.calls:  # values of dropped calls stand for the entry they come from
+        if id(call) not in kept:
+            for tensor in call.outputs:
+                local[id(tensor)] = ("entry",)
+    parts = []
+    for index, call in enumerate(core):
+        parts.append(call_signature(call, local))
+        for k, tensor in enumerate(call.outputs):
+            local[id(tensor)] = ("call", index, k)
+    return tuple(parts)

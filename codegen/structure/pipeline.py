@@ -1,0 +1,54 @@
+"""Structure recovery end to end: find blocks, convert with each instance nested, merge.
+
+A kind whose instances cannot be merged into one class is left flat and the model is
+converted again without it (at most a few rounds; each round only drops kinds).
+"""
+
+from __future__ import annotations
+
+from codegen.conversion.engine import convert_graph
+from codegen.conversion.model import Options, Session
+from codegen.conversion.registry import Registry
+from codegen.errors import ConversionError
+from codegen.ir.graph import Graph
+
+from .blocks import find_blocks
+from .group import block_graph
+from .unify import unify
+
+MAX_ROUNDS = 4
+
+
+def convert_structured(
+    graph: Graph, options: Options, class_name: str | None, registry: Registry
+) -> Session:
+    kinds = find_blocks(graph)
+    skipped: set[str] = set()
+    for _ in range(MAX_ROUNDS):
+        active = [k for k in kinds if _key(k) not in skipped]
+        grouped_graph, groups = block_graph(graph, active)
+        if not groups:
+            break
+        try:
+            session = convert_graph(grouped_graph, options, class_name, registry=registry)
+        except ConversionError:
+            break  # reported by the flat conversion below, with the Keras names
+        failed = unify(session, groups)
+        if not failed:
+            return session
+        failed_names = {layer.name for kind in failed for layer in kind.layers}
+        for kind in active:
+            if any(_instance_name(s) in failed_names for s in kind.instances):
+                skipped.add(_key(kind))
+    return convert_graph(graph, options, class_name, registry=registry)
+
+
+def _key(kind) -> str:
+    return kind.instances[0].calls[0].layer.name
+
+
+def _instance_name(segment) -> str:
+    from .group import _prefix
+
+    names = [c.layer.name for c in segment.calls]
+    return _prefix(names).rstrip("_")

@@ -1,0 +1,254 @@
+"""Merge the classes the engine built for the instances of one block kind into one class.
+
+Enters: a converted :class:`Session` and the kinds :mod:`codegen.structure.group` made.
+Leaves: the session with one class per kind whose constructor takes what varies between
+instances, and the parent's declarations calling it with each instance's values.
+
+Two instance classes merge when their forward statements are equal to the letter and their
+declarations differ only in numbers (channel counts, strides, kernel sizes...). Numbers that
+vary together become one constructor argument, named after the argument they fill
+(``in_channels`` for the first layer's input channels, ``stride``, ``conv2_out_channels``).
+A kind whose instances differ otherwise is reported back, and is left flat.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tokenize
+from dataclasses import dataclass
+
+from codegen.conversion.model import ClassModel, Session, Statement, unique_class
+
+from .group import GroupedKind
+
+# Positional arguments of the torch constructors converters write, by position.
+_POSITIONAL = {
+    "Conv1d": ("in_channels", "out_channels", "kernel_size"),
+    "Conv2d": ("in_channels", "out_channels", "kernel_size"),
+    "Conv3d": ("in_channels", "out_channels", "kernel_size"),
+    "ConvTranspose1d": ("in_channels", "out_channels", "kernel_size"),
+    "ConvTranspose2d": ("in_channels", "out_channels", "kernel_size"),
+    "ConvTranspose3d": ("in_channels", "out_channels", "kernel_size"),
+    "Linear": ("in_features", "out_features"),
+    "BatchNorm1d": ("num_features",),
+    "BatchNorm2d": ("num_features",),
+    "BatchNorm3d": ("num_features",),
+    "BatchNorm": ("num_features",),
+    "LayerNorm": ("normalized_shape",),
+    "GroupNorm": ("num_groups", "num_channels"),
+    "Embedding": ("num_embeddings", "embedding_dim"),
+}
+_INPUT_ARGS = ("in_channels", "in_features", "num_features")
+
+
+@dataclass
+class _Slot:
+    declaration: int  # index in the declarations
+    token: int  # index of the number among the expression's tokens
+    attr: str
+    argument: str
+
+
+def unify(session: Session, kinds: list[GroupedKind]) -> list[GroupedKind]:
+    """Merge each kind's instance classes; returns the kinds that could not be merged."""
+    failed = []
+    for kind in kinds:
+        classes = [session.submodels[id(layer)] for layer in kind.layers]
+        merged = _merge(classes, kind, session)
+        if merged is None:
+            failed.append(kind)
+            continue
+        unified, arguments = merged
+        instance_names = {cls.name for cls in classes}
+        position = min(i for i, c in enumerate(session.classes) if c.name in instance_names)
+        session.classes = [c for c in session.classes if c.name not in instance_names]
+        session.classes.insert(position, unified)
+        calls = {
+            f"{cls.name}()": f"{unified.name}({', '.join(args)})"
+            for cls, args in zip(classes, arguments)
+        }
+        for cls in session.classes:
+            cls.declarations = [(attr, calls.get(expr, expr)) for attr, expr in cls.declarations]
+    return failed
+
+
+def _tokens(expr: str) -> list[tokenize.TokenInfo]:
+    return [
+        t
+        for t in tokenize.generate_tokens(io.StringIO(expr).readline)
+        if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER)
+    ]
+
+
+def _merge(classes: list[ClassModel], kind: GroupedKind, session: Session):
+    first = classes[0]
+    for other in classes[1:]:
+        if (
+            [s.expr for s in other.statements] != [s.expr for s in first.statements]
+            or [s.names for s in other.statements] != [s.names for s in first.statements]
+            or other.params != first.params
+            or other.returns != first.returns
+            or other.buffers != first.buffers
+            or [a for a, _ in other.declarations] != [a for a, _ in first.declarations]
+            or other.input_layouts != first.input_layouts
+            or other.output_layouts != first.output_layouts
+            or [w.key for w in other.weights] != [w.key for w in first.weights]
+        ):
+            return None
+    tokens = [[_tokens(expr) for _, expr in cls.declarations] for cls in classes]
+    slots: list[_Slot] = []
+    values: list[tuple[str, ...]] = []
+    for d, (attr, _) in enumerate(first.declarations):
+        streams = [t[d] for t in tokens]
+        if any(len(s) != len(streams[0]) for s in streams):
+            return None
+        arguments = _argument_names(streams[0])
+        for k, token in enumerate(streams[0]):
+            texts = tuple(s[k].string for s in streams)
+            if len(set(texts)) == 1:
+                continue
+            if any(s[k].type != tokenize.NUMBER for s in streams):
+                return None
+            slots.append(_Slot(d, k, attr, arguments.get(k, "value")))
+            values.append(texts)
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for index, vector in enumerate(values):
+        groups.setdefault(vector, []).append(index)
+    names = _parameter_names([[slots[i] for i in members] for members in groups.values()])
+    substitution: dict[tuple[int, int], str] = {}
+    for name, members in zip(names, groups.values()):
+        for i in members:
+            substitution[(slots[i].declaration, slots[i].token)] = name
+    declarations = []
+    for d, (attr, _) in enumerate(first.declarations):
+        parts = [substitution.get((d, k), token.string) for k, token in enumerate(tokens[0][d])]
+        declarations.append((attr, _join(tokens[0][d], parts)))
+    unified = ClassModel(
+        name=unique_class(session, kind.class_name),
+        keras_name=first.keras_name,
+        keras_class="block",
+        docstring="",
+        declarations=declarations,
+        init_params=names,
+        params=first.params,
+        statements=[_pattern_statement(i, classes) for i in range(len(first.statements))],
+        returns=first.returns,
+        weights=first.weights,
+        buffers=first.buffers,
+        input_layouts=first.input_layouts,
+        output_layouts=first.output_layouts,
+        graph=first.graph,
+        tensor_layouts=first.tensor_layouts,
+        aliases=first.aliases,
+        title=(
+            f"A block the Keras model repeats {len(classes)} times "
+            f"({_pattern([c.keras_name for c in classes])})."
+        ),
+    )
+    arguments = [
+        [values[members[0]][i] for members in groups.values()] for i in range(len(classes))
+    ]
+    return unified, arguments
+
+
+def _argument_names(tokens: list[tokenize.TokenInfo]) -> dict[int, str]:
+    """For each token index inside a call's arguments: the argument it belongs to."""
+    names: dict[int, str] = {}
+    stack: list[list] = []  # [callee, positional index, keyword or None]
+    previous_name = ""
+    for k, token in enumerate(tokens):
+        if token.string == "(":
+            callee = previous_name.rsplit(".", 1)[-1]
+            if callee:
+                stack.append([callee, 0, None])
+            else:  # a tuple: it belongs to the enclosing argument
+                stack.append(list(stack[-1]) if stack else ["", 0, None])
+                stack[-1][0] = "(tuple)" + (stack[-1][0] or "")
+        elif token.string == ")":
+            if stack:
+                stack.pop()
+        elif token.string == "," and stack:
+            frame = stack[-1]
+            if not frame[0].startswith("(tuple)"):
+                frame[1] += 1
+                frame[2] = None
+        elif token.string == "=" and stack and k > 0 and tokens[k - 1].type == tokenize.NAME:
+            stack[-1][2] = tokens[k - 1].string
+        elif token.type == tokenize.NUMBER and stack:
+            callee, position, keyword = stack[-1]
+            callee = callee.replace("(tuple)", "")
+            if keyword is None:
+                known = _POSITIONAL.get(callee, ())
+                keyword = known[position] if position < len(known) else f"arg{position}"
+            names[k] = keyword
+        if token.type == tokenize.NAME:
+            previous_name = (
+                previous_name + token.string if previous_name.endswith(".") else token.string
+            )
+        elif token.string == "." and previous_name:
+            previous_name += "."
+        else:
+            previous_name = ""
+    return names
+
+
+def _parameter_names(groups: list[list[_Slot]]) -> list[str]:
+    """A readable, unique name for each group of slots that vary together."""
+    proposals = []
+    for members in groups:
+        first = members[0]
+        if any(m.declaration == 0 and m.argument in _INPUT_ARGS for m in members):
+            proposals.append("in_channels")
+        else:
+            proposals.append(first.argument)
+    counts = {p: proposals.count(p) for p in proposals}
+    names, used = [], set()
+    for proposal, members in zip(proposals, groups):
+        name = proposal if counts[proposal] == 1 else f"{members[0].attr}_{members[0].argument}"
+        base, n = name, 1
+        while name in used:
+            n += 1
+            name = f"{base}_{n}"
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def _join(tokens: list[tokenize.TokenInfo], parts: list[str]) -> str:
+    """Tokens back to text, keeping the original spacing between them."""
+    out, last = [], None
+    for token, text in zip(tokens, parts):
+        if last is not None and token.start[1] > last:
+            out.append(" " * (token.start[1] - last))
+        out.append(text)
+        last = token.end[1]
+    return "".join(out)
+
+
+def _pattern(names: list[str]) -> str:
+    """``conv2_block1``, ``conv2_block2``... -> ``conv*_block*``: what varies starred."""
+    split = [re.split(r"(\d+)", n) for n in names]
+    if any(len(s) != len(split[0]) for s in split):
+        return names[0]
+    parts = []
+    for column in zip(*split):
+        parts.append(column[0] if len(set(column)) == 1 else "*")
+    return "".join(parts)
+
+
+def _pattern_statement(index: int, classes: list[ClassModel]) -> Statement:
+    stmt = classes[0].statements[index]
+    labels = [c.statements[index].label or c.statements[index].comment for c in classes]
+    label = _pattern(labels)
+    comments = {c.statements[index].comment for c in classes}
+    comment = stmt.comment if len(comments) == 1 else label
+    return Statement(
+        expr=stmt.expr,
+        outputs=stmt.outputs,
+        comment=comment,
+        reads=stmt.reads,
+        names=stmt.names,
+        op=stmt.op,
+        label=label,
+    )
