@@ -296,7 +296,8 @@ class ClassBuilder:
                 ):
                     name = "_"  # an output of a multi-output call that nothing reads
                 else:
-                    layer = tensor.producer.layer.name if tensor.producer else "value"
+                    producer = tensor.producer.layer if tensor.producer else None
+                    layer = graph.labels.get(id(producer), producer.name) if producer else "value"
                     suffix = f"_{k}" if len(stmt.outputs) > 1 else ""
                     name = locals_.name(layer + suffix, fallback="value")
                 names[id(tensor)] = name

@@ -34,6 +34,8 @@ _IGNORED_KEYS = {"name", "trainable", "dtype", "seed", "batch_input_shape", "inp
 _IGNORED_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
 # Merges whose inputs can carry an optional shortcut branch.
 _MERGES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"}
+# Parameter-free activation layers a block may end with.
+_ACTIVATIONS = {"Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "relu", "ops.relu"}
 # A block is worth a class from this many calls on (a lone layer stays a line).
 MIN_BLOCK_CALLS = 3
 
@@ -94,7 +96,40 @@ def segments(graph: Graph) -> list[Segment]:
                 start, entry = i + 1, exit_tensor
     if start < len(calls):
         result.append(Segment(calls[start:], entry, calls[-1].outputs[0], len(result)))
-    return result
+    return _attach_trailing_activations(result)
+
+
+def _attach_trailing_activations(found: list[Segment]) -> list[Segment]:
+    """A block's last step is often a parameter-free activation after its merge
+    (``relu(x + identity)``): the cut before it is a boundary of equal standing, and the
+    block the way people write it includes the activation."""
+    merged: list[Segment] = []
+    for segment in found:
+        previous = merged[-1] if merged else None
+        if (
+            previous is not None
+            and len(segment.calls) == 1
+            and len(previous.calls) >= MIN_BLOCK_CALLS
+            and _is_activation(segment.calls[0])
+            and segment.calls[0].inputs == [previous.exit]
+        ):
+            previous.calls.append(segment.calls[0])
+            previous.exit = segment.exit
+            continue
+        segment.order = len(merged)
+        merged.append(segment)
+    return merged
+
+
+def _is_activation(call: Call) -> bool:
+    layer = call.layer
+    return (
+        not layer.weights
+        and layer.subgraph is None
+        and len(call.inputs) == 1
+        and len(call.outputs) == 1
+        and layer.class_name in _ACTIVATIONS
+    )
 
 
 def _structural(value: Any) -> Any:

@@ -88,7 +88,7 @@ def _nested_layer(segment: Segment, labels: list[str], class_name: str) -> Layer
         inputs=[segment.entry],
         outputs=[segment.exit],
         calls=list(segment.calls),
-        input_names=["x"],
+        input_names=["inputs"],
         labels={id(c.layer): label for c, label in zip(segment.calls, labels)},
     )
     return Layer(name=sub.name, class_name=class_name, config={}, subgraph=sub)
@@ -123,6 +123,7 @@ def _class_name(segment: Segment, model_name: str) -> str:
     prefix = _prefix([c.layer.name for c in segment.calls])
     model_words = set(model_name.lower().split("_"))
     words = [w for w in re.split(r"[^A-Za-z]+", prefix) if w and w.lower() not in model_words]
+    words = [w for w in words if len(w) > 1]  # "block2b_": "b" numbers the block
     word = words[-1] if words else "block"
     return word[:1].upper() + word[1:].lower()
 

@@ -14,6 +14,7 @@ from codegen.ir.graph import Graph
 
 from .blocks import find_blocks
 from .group import block_graph
+from .stages import make_stages
 from .unify import unify
 
 MAX_ROUNDS = 4
@@ -33,8 +34,10 @@ def convert_structured(
             session = convert_graph(grouped_graph, options, class_name, registry=registry)
         except ConversionError:
             break  # reported by the flat conversion below, with the Keras names
-        failed = unify(session, groups)
+        failed, made = unify(session, groups)
         if not failed:
+            for cls in session.classes:
+                make_stages(cls, made)
             return session
         failed_names = {layer.name for kind in failed for layer in kind.layers}
         for kind in active:

@@ -13,10 +13,14 @@ A kind whose instances differ otherwise is reported back, and is left flat.
 
 from __future__ import annotations
 
+import ast
+import inspect
 import io
 import re
 import tokenize
 from dataclasses import dataclass
+
+from torch import nn
 
 from codegen.conversion.model import ClassModel, Session, Statement, unique_class
 
@@ -40,6 +44,15 @@ _POSITIONAL = {
     "Embedding": ("num_embeddings", "embedding_dim"),
 }
 _INPUT_ARGS = ("in_channels", "in_features", "num_features")
+_CHANNEL_ARGS = (
+    "in_channels",
+    "out_channels",
+    "in_features",
+    "out_features",
+    "num_features",
+    "num_channels",
+    "normalized_shape",
+)
 
 
 @dataclass
@@ -50,9 +63,10 @@ class _Slot:
     argument: str
 
 
-def unify(session: Session, kinds: list[GroupedKind]) -> list[GroupedKind]:
-    """Merge each kind's instance classes; returns the kinds that could not be merged."""
-    failed = []
+def unify(session: Session, kinds: list[GroupedKind]) -> tuple[list[GroupedKind], set[str]]:
+    """Merge each kind's instance classes; returns the kinds that could not be merged and
+    the names of the block classes made."""
+    failed, made = [], set()
     for kind in kinds:
         classes = [session.submodels[id(layer)] for layer in kind.layers]
         merged = _merge(classes, kind, session)
@@ -64,13 +78,61 @@ def unify(session: Session, kinds: list[GroupedKind]) -> list[GroupedKind]:
         position = min(i for i, c in enumerate(session.classes) if c.name in instance_names)
         session.classes = [c for c in session.classes if c.name not in instance_names]
         session.classes.insert(position, unified)
+        made.add(unified.name)
         calls = {
             f"{cls.name}()": f"{unified.name}({', '.join(args)})"
             for cls, args in zip(classes, arguments)
         }
         for cls in session.classes:
             cls.declarations = [(attr, calls.get(expr, expr)) for attr, expr in cls.declarations]
-    return failed
+    return failed, made
+
+
+def _with_defaults(exprs: list[str]) -> list[str] | None:
+    """The expressions with every keyword any of them passes to a ``nn.<Module>`` written
+    out in all (torch's default where a converter left it out), so they line up token by
+    token; None when they cannot (a keyword without a known default)."""
+    trees = [ast.parse(e, mode="eval") for e in exprs]
+    calls = [[n for n in ast.walk(t) if isinstance(n, ast.Call)] for t in trees]
+    if any(len(c) != len(calls[0]) for c in calls):
+        return None
+    for nodes in zip(*calls):
+        keywords = []
+        for node in nodes:
+            for kw in node.keywords:
+                if kw.arg is not None and kw.arg not in keywords:
+                    keywords.append(kw.arg)
+        defaults = _defaults(nodes[0].func)
+        for node in nodes:
+            present = {kw.arg: kw for kw in node.keywords}
+            ordered = []
+            for name in keywords:
+                if name in present:
+                    ordered.append(present[name])
+                elif name in defaults:
+                    ordered.append(ast.keyword(arg=name, value=ast.Constant(defaults[name])))
+                else:
+                    return None
+            node.keywords = ordered
+    return [ast.unparse(t) for t in trees]
+
+
+def _defaults(func: ast.expr) -> dict:
+    """Default keyword values of ``nn.<Name>`` (torch's own signature)."""
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+        return {}
+    if func.value.id != "nn" or not hasattr(nn, func.attr):
+        return {}
+    try:
+        parameters = inspect.signature(getattr(nn, func.attr)).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    return {
+        p.name: p.default
+        for p in parameters
+        if p.default is not inspect.Parameter.empty
+        and isinstance(p.default, (int, float, str, bool, type(None)))
+    }
 
 
 def _tokens(expr: str) -> list[tokenize.TokenInfo]:
@@ -85,8 +147,7 @@ def _merge(classes: list[ClassModel], kind: GroupedKind, session: Session):
     first = classes[0]
     for other in classes[1:]:
         if (
-            [s.expr for s in other.statements] != [s.expr for s in first.statements]
-            or [s.names for s in other.statements] != [s.names for s in first.statements]
+            [s.names for s in other.statements] != [s.names for s in first.statements]
             or other.params != first.params
             or other.returns != first.returns
             or other.buffers != first.buffers
@@ -96,10 +157,24 @@ def _merge(classes: list[ClassModel], kind: GroupedKind, session: Session):
             or [w.key for w in other.weights] != [w.key for w in first.weights]
         ):
             return None
-    tokens = [[_tokens(expr) for _, expr in cls.declarations] for cls in classes]
+    n_decl = len(first.declarations)
+    # Declarations first, then forward statements: numbers that vary in either become
+    # constructor arguments (kept as attributes where forward needs them).
+    expressions = [
+        [expr for _, expr in cls.declarations] + [st.expr for st in cls.statements]
+        for cls in classes
+    ]
+    for d in range(n_decl):
+        normalized = _with_defaults([exprs[d] for exprs in expressions])
+        if normalized is None:
+            return None
+        for exprs, text in zip(expressions, normalized):
+            exprs[d] = text
+    tokens = [[_tokens(expr) for expr in exprs] for exprs in expressions]
+    attrs = [a for a, _ in first.declarations] + ["forward"] * len(first.statements)
     slots: list[_Slot] = []
     values: list[tuple[str, ...]] = []
-    for d, (attr, _) in enumerate(first.declarations):
+    for d, attr in enumerate(attrs):
         streams = [t[d] for t in tokens]
         if any(len(s) != len(streams[0]) for s in streams):
             return None
@@ -115,24 +190,37 @@ def _merge(classes: list[ClassModel], kind: GroupedKind, session: Session):
     groups: dict[tuple[str, ...], list[int]] = {}
     for index, vector in enumerate(values):
         groups.setdefault(vector, []).append(index)
-    names = _parameter_names([[slots[i] for i in members] for members in groups.values()])
+    names = _parameter_names([[slots[i] for i in members] for members in groups.values()], n_decl)
     substitution: dict[tuple[int, int], str] = {}
+    kept: list[str] = []  # arguments forward reads: stored as attributes
     for name, members in zip(names, groups.values()):
         for i in members:
-            substitution[(slots[i].declaration, slots[i].token)] = name
-    declarations = []
-    for d, (attr, _) in enumerate(first.declarations):
-        parts = [substitution.get((d, k), token.string) for k, token in enumerate(tokens[0][d])]
-        declarations.append((attr, _join(tokens[0][d], parts)))
+            in_forward = slots[i].declaration >= n_decl
+            substitution[(slots[i].declaration, slots[i].token)] = (
+                f"self.{name}" if in_forward else name
+            )
+            if in_forward and name not in kept:
+                kept.append(name)
+    texts = [
+        _join(
+            tokens[0][d], [substitution.get((d, k), t.string) for k, t in enumerate(tokens[0][d])]
+        )
+        for d in range(len(attrs))
+    ]
+    declarations = [(name, name) for name in kept]
+    declarations += [(attr, text) for (attr, _), text in zip(first.declarations, texts)]
+    statements = [_pattern_statement(i, classes) for i in range(len(first.statements))]
+    for statement, text in zip(statements, texts[n_decl:]):
+        statement.expr = text
     unified = ClassModel(
-        name=unique_class(session, kind.class_name),
+        name=_class_name(session, kind.class_name, classes),
         keras_name=first.keras_name,
         keras_class="block",
         docstring="",
         declarations=declarations,
         init_params=names,
         params=first.params,
-        statements=[_pattern_statement(i, classes) for i in range(len(first.statements))],
+        statements=statements,
         returns=first.returns,
         weights=first.weights,
         buffers=first.buffers,
@@ -150,6 +238,13 @@ def _merge(classes: list[ClassModel], kind: GroupedKind, session: Session):
         [values[members[0]][i] for members in groups.values()] for i in range(len(classes))
     ]
     return unified, arguments
+
+
+def _class_name(session: Session, wanted: str, instances: list[ClassModel]) -> str:
+    """``wanted``, unique among the classes; the instance classes' names are free again."""
+    for cls in instances:
+        session.class_names.taken.discard(cls.name)
+    return unique_class(session, wanted)
 
 
 def _argument_names(tokens: list[tokenize.TokenInfo]) -> dict[int, str]:
@@ -193,15 +288,23 @@ def _argument_names(tokens: list[tokenize.TokenInfo]) -> dict[int, str]:
     return names
 
 
-def _parameter_names(groups: list[list[_Slot]]) -> list[str]:
-    """A readable, unique name for each group of slots that vary together."""
+def _parameter_names(groups: list[list[_Slot]], n_declarations: int) -> list[str]:
+    """A readable, unique name for each group of slots that vary together: the block's
+    ``in_channels`` (the first layer's input), ``out_channels`` (the last layer's), one
+    ``channels`` for the width in between, else the argument's own name (``stride``),
+    prefixed with the attribute where two groups would share it."""
     proposals = []
     for members in groups:
-        first = members[0]
+        arguments = {m.argument for m in members}
+        channel_like = arguments <= set(_CHANNEL_ARGS)
         if any(m.declaration == 0 and m.argument in _INPUT_ARGS for m in members):
             proposals.append("in_channels")
+        elif channel_like and any(m.declaration == n_declarations - 1 for m in members):
+            proposals.append("out_channels")
+        elif channel_like:
+            proposals.append("channels")
         else:
-            proposals.append(first.argument)
+            proposals.append(members[0].argument)
     counts = {p: proposals.count(p) for p in proposals}
     names, used = [], set()
     for proposal, members in zip(proposals, groups):
