@@ -65,7 +65,9 @@ def randomize_scaled(model, seed: int = 0) -> None:
             var.assign(value.astype(np.float32))
 
 
-def convert_and_compare(keras, name: str, batch: int = 2, seed: int = 0) -> dict:
+def convert_and_compare(
+    keras, name: str, batch: int = 2, seed: int = 0, structured: bool = False
+) -> dict:
     """Build, randomize, convert in memory, load strictly; returns figures for the report."""
     from codegen.api import generate
     from codegen.check.compare import keras_outputs, load_module_from_source
@@ -73,7 +75,7 @@ def convert_and_compare(keras, name: str, batch: int = 2, seed: int = 0) -> dict
     model = build(keras, name)
     randomize_scaled(model, seed)
     start = time.perf_counter()
-    generated = generate(model)
+    generated = generate(model, structured=structured)
     seconds = time.perf_counter() - start
     module = load_module_from_source(generated.source)
     net = getattr(module, generated.top.name)()

@@ -17,6 +17,7 @@ def regenerate_command(
     class_name: str | None,
     channels_first: bool,
     reader: str | None = None,
+    structured: bool = False,
 ) -> str:
     parts = ["keras2torch", "convert", shlex.quote(source), "-o", shlex.quote(str(out_dir))]
     if class_name:
@@ -25,6 +26,8 @@ def regenerate_command(
         parts.append("--channels-first")
     if reader:
         parts += ["--reader", reader]
+    if structured:
+        parts.append("--structured")
     return " ".join(parts)
 
 
@@ -40,6 +43,8 @@ def detect_options(source: str) -> dict:
         return options
     if "--channels-first" in words:
         options["channels_first"] = True
+    if "--structured" in words:
+        options["structured"] = True
     if "--reader" in words:
         i = words.index("--reader")
         if i + 1 < len(words) and words[i + 1] in ("file", "keras"):

@@ -30,6 +30,7 @@ from codegen.ir.graph import Graph
 from codegen.read.from_keras import read_model
 from codegen.read.paths import READERS, load_reference, read_path
 from codegen.render.source import render_source
+from codegen.structure.pipeline import convert_structured
 from codegen.render.write import check_overwrite, state_dict_bytes, write_all
 
 from .command_line import regenerate_command
@@ -105,11 +106,15 @@ def generate(
     allow_unsupported: bool = False,
     plugins: Any = None,
     registry: Registry | None = None,
+    structured: bool = False,
 ) -> Generated:
     """Convert a loaded Keras model (or a :class:`Graph` a reader made) to source and a
     state_dict, without writing files.
 
     ``registry`` (the converters to use) defaults to the built-ins plus ``plugins``.
+    ``structured=True`` recovers repeated blocks as classes and chains of them as stages
+    (in progress: the per-layer report compares block outputs only); the default keeps one
+    attribute per Keras layer.
     """
     import torch
 
@@ -117,7 +122,10 @@ def generate(
         registry = converter_registry(plugins, allow_unsupported=allow_unsupported)
     graph = model if isinstance(model, Graph) else read_model(model)
     options = Options(channels_first=channels_first, allow_unsupported=allow_unsupported)
-    session = convert_graph(graph, options, class_name=class_name, registry=registry)
+    if structured:
+        session = convert_structured(graph, options, class_name, registry)
+    else:
+        session = convert_graph(graph, options, class_name=class_name, registry=registry)
     if command is None:
         command = "keras2torch convert MODEL -o OUT_DIR"
     text = render_source(session, source=source, command=command, version=__version__)
@@ -141,6 +149,7 @@ def convert(
     emit_test: bool = False,
     plugins: Any = None,
     allow_unsupported: bool = False,
+    structured: bool = False,
 ) -> ConversionResult:
     """Port a Keras model (a ``keras.Model`` or a path to ``.keras``/``.h5``) to ``out_dir``.
 
@@ -174,7 +183,7 @@ def convert(
 
     start = time.perf_counter()
     command = regenerate_command(
-        source if is_path else "MODEL", out_dir, class_name, channels_first, reader
+        source if is_path else "MODEL", out_dir, class_name, channels_first, reader, structured
     )
     generated = generate(
         graph if graph is not None else model,
@@ -184,6 +193,7 @@ def convert(
         command=command,
         allow_unsupported=allow_unsupported,
         registry=registry,
+        structured=structured,
     )
     top = generated.top
     if verify:

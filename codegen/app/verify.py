@@ -38,6 +38,7 @@ def verify_folder(
     write: bool = True,
     reader: str | None = None,
     plugins=None,
+    structured: bool | None = None,
 ) -> tuple[Report, Path | None]:
     """Check OUT_DIR/model.py + model.pt (possibly edited) against the Keras model."""
     import torch
@@ -76,6 +77,8 @@ def verify_folder(
     detected = detect_options(source_text)
     if class_name is None:
         class_name = detected.get("class_name")
+    if structured is None:
+        structured = bool(detected.get("structured", False))
     if channels_first is None:
         channels_first = bool(detected.get("channels_first", False))
     graph, model, _ = read_path(
@@ -87,6 +90,7 @@ def verify_folder(
         channels_first=channels_first,
         source=str(model_path),
         registry=registry,
+        structured=structured,
     )
     if model is None:  # read without Keras: the reference model is loaded now
         model, _ = load_reference(model_path)

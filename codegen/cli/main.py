@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest allowed max|delta| / max(1, max|keras output|) (default 1e-4)",
     )
     convert.add_argument(
+        "--structured",
+        action="store_true",
+        help="repeated sub-graphs become block classes and chains of blocks nn.Sequential "
+        "stages, instead of one attribute and one forward line per Keras layer (in progress: "
+        "REPORT.md then compares blocks, not the layers inside them)",
+    )
+    convert.add_argument(
         "--emit-test",
         action="store_true",
         help="also write OUT_DIR/test_model.py and OUT_DIR/model_reference.npz: a pytest check "
@@ -164,6 +171,7 @@ def _convert(args) -> int:
                 emit_test=args.emit_test,
                 plugins=args.plugins,
                 allow_unsupported=args.allow_unsupported,
+                structured=args.structured,
             )
     except ConversionError as exc:
         return fail(args, exc)

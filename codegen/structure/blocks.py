@@ -132,6 +132,90 @@ def _is_activation(call: Call) -> bool:
     )
 
 
+MAX_UNIT_SEGMENTS = 12
+
+
+def repeating_units(found: list[Segment], min_calls: int = MIN_BLOCK_CALLS) -> list[Segment]:
+    """Consecutive segments that repeat together, joined into one segment each time.
+
+    A post-norm transformer block cuts into attention+add | norm | ffn+add | norm; a
+    MobileNet block without its skip is a chain of one-layer segments. Where a window of
+    segment kinds recurs (two times or more, without overlapping), each occurrence becomes one
+    segment. A segment that already repeats as a block on its own only joins a window when
+    all its occurrences are inside that window's (two ResNet blocks are not one block). Among windows covering the same number
+    of calls, the one whose occurrences carry a common Keras name prefix wins, then the
+    earliest: names only choose between boundaries the structure allows.
+    """
+    while True:
+        ids: dict[tuple, int] = {}
+        kinds = [ids.setdefault(segment_signature(s), len(ids)) for s in found]
+        counts: dict[int, int] = {}
+        for kind in kinds:
+            counts[kind] = counts.get(kind, 0) + 1
+        block_on_its_own = [
+            counts[k] >= 2 and len(s.calls) >= min_calls for k, s in zip(kinds, found)
+        ]
+        best = None
+        for length in range(2, min(MAX_UNIT_SEGMENTS, len(found) // 2) + 1):
+            windows: dict[tuple, list[int]] = {}
+            for start in range(len(found) - length + 1):
+                if found[start].entry is None:
+                    continue
+                window = tuple(kinds[start : start + length])
+                taken = windows.setdefault(window, [])
+                if not taken or taken[-1] + length <= start:
+                    taken.append(start)
+            for window, starts in windows.items():
+                first = starts[0]
+                members = found[first : first + length]
+                calls = sum(len(m.calls) for m in members)
+                if len(starts) < 2 or calls < min_calls:
+                    continue
+                if all(block_on_its_own[first : first + length]):
+                    continue  # blocks in a row are a stage, not a bigger block
+                # A block that repeats on its own joins a larger unit only if it never
+                # occurs outside that unit (the FFN half of each transformer block).
+                if any(
+                    block_on_its_own[first + k] and counts[kind] != len(starts) * window.count(kind)
+                    for k, kind in enumerate(window)
+                ):
+                    continue
+                named = sum(
+                    bool(_name_prefix([c for m in found[i : i + length] for c in m.calls]))
+                    for i in starts
+                )
+                score = (len(starts) * calls, named, -first)
+                if best is None or score > best[0]:
+                    best = (score, length, starts)
+        if best is None:
+            return found
+        _, length, starts = best
+        merged: list[Segment] = []
+        index = 0
+        starts_set = set(starts)
+        while index < len(found):
+            if index in starts_set:
+                group = found[index : index + length]
+                calls = [c for m in group for c in m.calls]
+                merged.append(Segment(calls, group[0].entry, group[-1].exit, len(merged)))
+                index += length
+            else:
+                found[index].order = len(merged)
+                merged.append(found[index])
+                index += 1
+        found = merged
+
+
+def _name_prefix(calls: list[Call]) -> str:
+    import os
+
+    names = [c.layer.name for c in calls if not c.layer.is_op]
+    if len(names) < 2:
+        return ""
+    common = os.path.commonprefix(names)
+    return common[: common.rfind("_") + 1] if "_" in common else ""
+
+
 def _structural(value: Any) -> Any:
     """The part of a config value that must be equal between instances of one kind."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
@@ -217,7 +301,7 @@ def _read_elsewhere(chain: list[Call], merge: Call, segment: Segment) -> bool:
 def find_blocks(graph: Graph, min_calls: int = MIN_BLOCK_CALLS) -> list[BlockKind]:
     """Kinds of blocks that repeat (two instances or more), in order of first appearance."""
     kinds: dict[tuple, BlockKind] = {}
-    for segment in segments(graph):
+    for segment in repeating_units(segments(graph), min_calls):
         if len(segment.calls) < min_calls or segment.entry is None:
             continue
         full = segment_signature(segment)

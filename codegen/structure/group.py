@@ -30,12 +30,16 @@ class GroupedKind:
     """One block kind as the engine will see it: a class name and its instances' layers."""
 
     class_name: str
+    key: tuple[int, bool]  # the detected kind (its first instance) and the variant
     layers: list[Layer] = field(default_factory=list)
     keras_names: list[list[str]] = field(default_factory=list)  # per instance, per call
 
 
-def block_graph(graph: Graph, kinds: list[BlockKind]) -> tuple[Graph, list[GroupedKind]]:
-    """``graph`` with each instance of ``kinds`` as one nested call; the kinds as grouped."""
+def block_graph(
+    graph: Graph, kinds: list[BlockKind], skip: frozenset = frozenset()
+) -> tuple[Graph, list[GroupedKind]]:
+    """``graph`` with each instance of ``kinds`` as one nested call; the kinds as grouped.
+    ``skip`` holds the :attr:`GroupedKind.key` of kinds to leave flat."""
     replaced: dict[int, tuple[Segment, Layer]] = {}
     grouped: list[GroupedKind] = []
     used_names: set[str] = set()
@@ -45,12 +49,13 @@ def block_graph(graph: Graph, kinds: list[BlockKind]) -> tuple[Graph, list[Group
         variants: dict[bool, list[Segment]] = {}
         for segment in kind.instances:
             variants.setdefault(bool(segment.optional), []).append(segment)
-        for instances in variants.values():
-            if len(instances) < 2:
+        for variant, instances in variants.items():
+            key = (id(kind.instances[0]), variant)
+            if len(instances) < 2 or key in skip:
                 continue
             labels = _labels(instances[0], graph.name)
             name = _unique(_class_name(instances[0], graph.name), used_names)
-            group = GroupedKind(name)
+            group = GroupedKind(name, key)
             for segment in instances:
                 layer = _nested_layer(segment, labels, name)
                 replaced[id(segment.calls[0])] = (segment, layer)
@@ -83,7 +88,7 @@ def block_graph(graph: Graph, kinds: list[BlockKind]) -> tuple[Graph, list[Group
 
 def _nested_layer(segment: Segment, labels: list[str], class_name: str) -> Layer:
     sub = Graph(
-        name=_prefix([c.layer.name for c in segment.calls]).rstrip("_") or class_name,
+        name=_layer_prefix(segment).rstrip("_") or class_name,
         class_name=class_name,
         inputs=[segment.entry],
         outputs=[segment.exit],
@@ -97,16 +102,23 @@ def _nested_layer(segment: Segment, labels: list[str], class_name: str) -> Layer
 def _labels(segment: Segment, model_name: str) -> list[str]:
     """Short attribute names for the calls of ``segment``, by position."""
     names = [c.layer.name for c in segment.calls]
-    prefix = _prefix(names)
+    prefix = _layer_prefix(segment)
     labels = []
     for name in names:
-        short = name[len(prefix) :] or name
+        short = name[len(prefix) :] if name.startswith(prefix) else name
+        short = short or name
         short = _COUNTER.sub("", short) if not prefix else short
         numbered = _NUMBERED.match(short)
         if numbered:  # "1_conv" -> "conv1": the layer's role, then its place in the block
             short = numbered.group(2) + numbered.group(1)
         labels.append(short)
     return labels
+
+
+def _layer_prefix(segment: Segment) -> str:
+    """The name prefix the segment's layers share (keras.ops calls, named automatically,
+    do not count)."""
+    return _prefix([c.layer.name for c in segment.calls if not c.layer.is_op])
 
 
 def _prefix(names: list[str]) -> str:
@@ -120,7 +132,7 @@ def _prefix(names: list[str]) -> str:
 
 def _class_name(segment: Segment, model_name: str) -> str:
     """A class name from the instance's name prefix (``conv2_block1_`` -> ``Block``)."""
-    prefix = _prefix([c.layer.name for c in segment.calls])
+    prefix = _layer_prefix(segment)
     model_words = set(model_name.lower().split("_"))
     words = [w for w in re.split(r"[^A-Za-z]+", prefix) if w and w.lower() not in model_words]
     words = [w for w in words if len(w) > 1]  # "block2b_": "b" numbers the block

@@ -24,10 +24,9 @@ def convert_structured(
     graph: Graph, options: Options, class_name: str | None, registry: Registry
 ) -> Session:
     kinds = find_blocks(graph)
-    skipped: set[str] = set()
+    skipped: set[tuple[int, bool]] = set()
     for _ in range(MAX_ROUNDS):
-        active = [k for k in kinds if _key(k) not in skipped]
-        grouped_graph, groups = block_graph(graph, active)
+        grouped_graph, groups = block_graph(graph, kinds, frozenset(skipped))
         if not groups:
             break
         try:
@@ -39,19 +38,5 @@ def convert_structured(
             for cls in session.classes:
                 make_stages(cls, made)
             return session
-        failed_names = {layer.name for kind in failed for layer in kind.layers}
-        for kind in active:
-            if any(_instance_name(s) in failed_names for s in kind.instances):
-                skipped.add(_key(kind))
+        skipped.update(kind.key for kind in failed)
     return convert_graph(graph, options, class_name, registry=registry)
-
-
-def _key(kind) -> str:
-    return kind.instances[0].calls[0].layer.name
-
-
-def _instance_name(segment) -> str:
-    from .group import _prefix
-
-    names = [c.layer.name for c in segment.calls]
-    return _prefix(names).rstrip("_")

@@ -6,8 +6,8 @@ only by the next block) held in one ``nn.Sequential`` per stage, and the weight 
 follow the module tree (``conv2_block1.conv1.weight`` -> ``conv2.0.conv1.weight``).
 
 Where a run splits into stages comes from the Keras names when they say it (``conv2_block*``,
-``conv3_block*``); otherwise a new stage starts where the run's first kind of block appears
-again (the block that changes resolution, in a ResNet).
+``conv3_block*``); otherwise a new stage starts at each block that changes the shape of the
+tensor (the block that downsamples or widens).
 """
 
 from __future__ import annotations
@@ -100,18 +100,21 @@ def _moved(entry: WeightEntry, renamed: dict[str, str]) -> WeightEntry:
 def _split(run: list[int], cls: ClassModel, declared: dict[str, str]) -> list[list[int]]:
     attrs = [_CALL.match(cls.statements[i].expr).group(1) for i in run]
     prefixes = [_stage_prefix(a) for a in attrs]
-    if all(prefixes) and len(set(prefixes)) > 1:
+    if any(prefixes):
         stages: list[list[int]] = []
         for index, prefix in zip(run, prefixes):
-            if stages and _stage_prefix(_attr(cls, stages[-1][-1])) == prefix:
+            if stages and prefix and _stage_prefix(_attr(cls, stages[-1][-1])) == prefix:
                 stages[-1].append(index)
             else:
                 stages.append([index])
         return stages
-    kinds = [_BLOCK.match(declared[a]).group(1) for a in attrs]
+    # A stage starts where a block changes the shape of what flows through (the block
+    # that downsamples or widens, as in torchvision's ``_make_layer``).
     stages = []
-    for index, kind in zip(run, kinds):
-        if stages and not (kind == kinds[0] and len(set(kinds)) > 1):
+    for index in run:
+        stmt = cls.statements[index]
+        changes = bool(stmt.reads) and stmt.reads[0].shape[1:] != stmt.outputs[0].shape[1:]
+        if stages and not changes:
             stages[-1].append(index)
         else:
             stages.append([index])
@@ -130,7 +133,10 @@ def _stage_prefix(attr: str) -> str:
 
 def _stage_names(stages: list[list[int]], cls: ClassModel) -> list[str]:
     taken = {attr for attr, _ in cls.declarations} | {attr for attr, _ in cls.buffers}
-    prefixes = [_stage_prefix(_attr(cls, stage[0])) for stage in stages]
+    prefixes = []
+    for stage in stages:  # a name every block of the stage carries, or none
+        found = {_stage_prefix(_attr(cls, index)) for index in stage}
+        prefixes.append(found.pop() if len(found) == 1 else "")
     names = []
     for number, prefix in enumerate(prefixes, start=1):
         candidate = prefix if prefix and prefixes.count(prefix) == 1 else ""
