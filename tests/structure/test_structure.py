@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import torch
-from applications import convert_and_compare, randomize_scaled
+from applications import APPLICATIONS, convert_and_compare, randomize_scaled
 from keras import layers
 from parity import check_source
 
@@ -165,7 +165,9 @@ def test_segments_cut_where_one_value_carries_on():
     assert sizes.count(7) == 2, sizes
 
 
-@pytest.mark.parametrize("name", ["MobileNetV2", "DenseNet121"])
+@pytest.mark.parametrize(
+    "name", ["MobileNetV2", pytest.param("DenseNet121", marks=pytest.mark.slow)]
+)
 def test_applications_structured_parity(name):
     result = convert_and_compare(keras, name, structured=True)
     assert result["shape_ok"] and result["max_abs"] <= 1e-4 * max(1.0, result["max_ref"])
@@ -222,3 +224,22 @@ def test_inverted_residuals_with_and_without_skip():
     blocks = re.findall(r'^class (\w+)\(nn.Module\):\n    """A block', generated.source, re.M)
     assert len(blocks) == 2, blocks  # with the skip (x4) and without it (x2)
     assert len(generated.source.splitlines()) < 0.8 * len(flat.splitlines())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", APPLICATIONS)
+def test_every_application_structured(name):
+    """Every keras.applications model, structured, against Keras (run with -m slow)."""
+    result = convert_and_compare(keras, name, structured=True)
+    assert result["shape_ok"] and result["max_abs"] <= 1e-4 * max(1.0, result["max_ref"])
+
+
+def test_structured_port_exports():
+    model = basic_resnet(blocks=(2, 2), widths=(4, 8))
+    generated = generate(model, structured=True, command="x")
+    net = getattr(load_module_from_source(generated.source), generated.top.name)()
+    net.load_state_dict(generated.state_dict, strict=True)
+    net.eval()
+    x = torch.randn(2, 24, 20, 3)
+    exported = torch.export.export(net, (x,))
+    assert torch.allclose(exported.module()(x), net(x), atol=1e-5)
