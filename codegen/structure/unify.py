@@ -67,6 +67,18 @@ def unify(session: Session, kinds: list[GroupedKind]) -> tuple[list[GroupedKind]
     """Merge each kind's instance classes; returns the kinds that could not be merged and
     the names of the block classes made."""
     failed, made = [], set()
+    # The instance classes go away: give them internal names (so that references to them
+    # are unambiguous) and free their names for the kinds.
+    renamed: dict[str, str] = {}
+    for kind in kinds:
+        for layer in kind.layers:
+            cls = session.submodels[id(layer)]
+            session.class_names.taken.discard(cls.name)
+            internal = f"__k2t_instance_{len(renamed)}"
+            renamed[f"{cls.name}()"] = f"{internal}()"
+            cls.name = internal
+    for cls in session.classes:
+        cls.declarations = [(attr, renamed.get(expr, expr)) for attr, expr in cls.declarations]
     for kind in kinds:
         classes = [session.submodels[id(layer)] for layer in kind.layers]
         merged = _merge(classes, kind, session)
@@ -241,9 +253,7 @@ def _merge(classes: list[ClassModel], kind: GroupedKind, session: Session):
 
 
 def _class_name(session: Session, wanted: str, instances: list[ClassModel]) -> str:
-    """``wanted``, unique among the classes; the instance classes' names are free again."""
-    for cls in instances:
-        session.class_names.taken.discard(cls.name)
+    """``wanted``, unique among the classes (the instance classes' names are free again)."""
     return unique_class(session, wanted)
 
 
