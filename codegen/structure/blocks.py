@@ -142,9 +142,10 @@ def repeating_units(found: list[Segment], min_calls: int = MIN_BLOCK_CALLS) -> l
     MobileNet block without its skip is a chain of one-layer segments. Where a window of
     segment kinds recurs (two times or more, without overlapping), each occurrence becomes one
     segment. A segment that already repeats as a block on its own only joins a window when
-    all its occurrences are inside that window's (two ResNet blocks are not one block). Among windows covering the same number
-    of calls, the one whose occurrences carry a common Keras name prefix wins, then the
-    earliest: names only choose between boundaries the structure allows.
+    all its occurrences are inside that window's (two ResNet blocks are not one block).
+    Among windows covering the same number of calls, the one whose occurrences carry a
+    common Keras name prefix wins, then the earliest: names only choose between boundaries
+    the structure allows.
     """
     while True:
         ids: dict[tuple, int] = {}

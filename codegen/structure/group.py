@@ -30,9 +30,12 @@ class GroupedKind:
     """One block kind as the engine will see it: a class name and its instances' layers."""
 
     class_name: str
-    key: tuple[int, bool]  # the detected kind (its first instance) and the variant
+    key: tuple  # the detected kind (its first instance) and the variant (None: both)
     layers: list[Layer] = field(default_factory=list)
     keras_names: list[list[str]] = field(default_factory=list)  # per instance, per call
+    # The optional part (a projection shortcut): its attributes, and which instances have it.
+    optional_labels: list[str] = field(default_factory=list)
+    with_optional: set[int] = field(default_factory=set)  # id(layer)
 
 
 def block_graph(
@@ -44,23 +47,35 @@ def block_graph(
     grouped: list[GroupedKind] = []
     used_names: set[str] = set()
     for kind in kinds:
-        # Instances with and without the optional part are grouped apart for now: they are
-        # one kind to the detector, two classes here (see the issue's notes).
         variants: dict[bool, list[Segment]] = {}
         for segment in kind.instances:
             variants.setdefault(bool(segment.optional), []).append(segment)
-        for variant, instances in variants.items():
-            key = (id(kind.instances[0]), variant)
+        together = (id(kind.instances[0]), None)
+        if len(variants) == 2 and together not in skip:
+            # One class for both: the optional part becomes ``downsample`` (unify.py).
+            groups = [(together, sorted(kind.instances, key=lambda s: s.order))]
+        else:
+            groups = [((id(kind.instances[0]), v), i) for v, i in variants.items()]
+        for key, instances in groups:
             if len(instances) < 2 or key in skip:
                 continue
-            labels = _labels(instances[0], graph.name)
-            name = _unique(_class_name(instances[0], graph.name), used_names)
+            model = next((s for s in instances if s.optional), instances[0])
+            labels = dict(zip(map(id, model.calls), _labels(model, graph.name)))
+            core_labels = [labels[id(c)] for c in model.core]
+            name = _unique(_class_name(model, graph.name), used_names)
             group = GroupedKind(name, key)
+            if key == together:  # instances with and without the optional part
+                group.optional_labels = [labels[id(c)] for c in model.optional]
             for segment in instances:
-                layer = _nested_layer(segment, labels, name)
+                by_call = dict(zip(map(id, segment.core), core_labels))
+                chain_labels = [labels[id(c)] for c in model.optional]
+                by_call.update(zip(map(id, segment.optional), chain_labels))
+                layer = _nested_layer(segment, [by_call[id(c)] for c in segment.calls], name)
                 replaced[id(segment.calls[0])] = (segment, layer)
                 group.layers.append(layer)
                 group.keras_names.append([c.layer.name for c in segment.calls])
+                if segment.optional:
+                    group.with_optional.add(id(layer))
             grouped.append(group)
     if not grouped:
         return graph, []
@@ -112,7 +127,14 @@ def _labels(segment: Segment, model_name: str) -> list[str]:
         if numbered:  # "1_conv" -> "conv1": the layer's role, then its place in the block
             short = numbered.group(2) + numbered.group(1)
         labels.append(short)
-    return labels
+    # Unique within the block ("conv2d", "conv2d_1", ...), so each names one attribute.
+    seen: dict[str, int] = {}
+    unique = []
+    for label in labels:
+        count = seen.get(label, 0)
+        seen[label] = count + 1
+        unique.append(label if count == 0 else f"{label}_{count}")
+    return unique
 
 
 def _layer_prefix(segment: Segment) -> str:

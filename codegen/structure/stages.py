@@ -128,7 +128,8 @@ def _attr(cls: ClassModel, index: int) -> str:
 def _stage_prefix(attr: str) -> str:
     """``conv2_block1`` -> ``conv2``; empty when the name has no such part."""
     head, _, tail = attr.rpartition("_")
-    return head if head and re.search(r"\d", tail) else ""
+    # "conv2_block1": the stage is conv2; "block_1" is a counter Keras added, not a stage
+    return head if head and re.search(r"\d", tail) and re.search(r"[A-Za-z]", tail) else ""
 
 
 def _stage_names(stages: list[list[int]], cls: ClassModel) -> list[str]:

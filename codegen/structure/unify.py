@@ -81,11 +81,25 @@ def unify(session: Session, kinds: list[GroupedKind]) -> tuple[list[GroupedKind]
         cls.declarations = [(attr, renamed.get(expr, expr)) for attr, expr in cls.declarations]
     for kind in kinds:
         classes = [session.submodels[id(layer)] for layer in kind.layers]
+        shortcuts: dict[int, str] = {}  # id(class) -> its downsample module, written out
+        if kind.optional_labels:
+            shortcuts = _take_out_optional(classes, kind) or {}
+            if not shortcuts:
+                failed.append(kind)
+                continue
         merged = _merge(classes, kind, session)
         if merged is None:
             failed.append(kind)
             continue
         unified, arguments = merged
+        if kind.optional_labels:
+            reflow(unified)
+            unified.init_params.append("downsample: nn.Module | None = None")
+            unified.declarations.append(("downsample", "downsample"))
+            for cls, args in zip(classes, arguments):
+                if id(cls) in shortcuts:
+                    args.append(f"downsample={shortcuts[id(cls)]}")
+            _move_optional_weights(session, classes, kind)
         instance_names = {cls.name for cls in classes}
         position = min(i for i, c in enumerate(session.classes) if c.name in instance_names)
         session.classes = [c for c in session.classes if c.name not in instance_names]
@@ -98,6 +112,190 @@ def unify(session: Session, kinds: list[GroupedKind]) -> tuple[list[GroupedKind]
         for cls in session.classes:
             cls.declarations = [(attr, calls.get(expr, expr)) for attr, expr in cls.declarations]
     return failed, made
+
+
+_ASSIGNED = re.compile(r"\b[A-Za-z_]\w*\b")
+_SELF_CALL = re.compile(r"^self\.(\w+)\((\w+)\)$")
+IDENTITY = "identity"
+
+
+def _take_out_optional(classes: list[ClassModel], kind: GroupedKind) -> dict[int, str] | None:
+    """Rewrite every instance class to the shape of one class whose optional part is the
+    ``downsample`` module: the part's declarations and statements go, one statement
+    ``identity = x if self.downsample is None else self.downsample(x)`` takes their place
+    before the statement that reads it. Instances without the part must compute the same
+    thing once ``identity`` is their input (checked up to local names); they then share
+    the first instance's forward. Returns the ``nn.Sequential`` of each instance with the
+    part, or None when the instances do not line up."""
+    chain = kind.optional_labels
+    with_part = [c for c, layer in zip(classes, kind.layers) if id(layer) in kind.with_optional]
+    shortcuts: dict[int, str] = {}
+    reference = None
+    for cls in with_part:
+        declared = dict(cls.declarations)
+        if any(label not in declared for label in chain):
+            return None
+        rewritten = _without_chain(cls, chain)
+        if rewritten is None:
+            return None
+        statements, compare_form = rewritten
+        if reference is None:
+            reference = (statements, compare_form)
+        elif _canonical(compare_form, cls.params) != _canonical(reference[1], cls.params):
+            return None
+        shortcuts[id(cls)] = "nn.Sequential(" + ", ".join(declared[label] for label in chain) + ")"
+        cls.declarations = [(a, e) for a, e in cls.declarations if a not in chain]
+        cls.weights = [w for w in cls.weights if w.key.split(".", 1)[0] not in chain]
+        cls.statements = statements
+    if reference is None:
+        return None
+    core_attrs = [a for a, _ in with_part[0].declarations]
+    for cls in classes:
+        if id(cls) in shortcuts:
+            continue
+        if sorted(a for a, _ in cls.declarations) != sorted(core_attrs):
+            return None
+        if _canonical(cls.statements, cls.params) != _canonical(reference[1], cls.params):
+            return None
+        declared = dict(cls.declarations)
+        cls.declarations = [(a, declared[a]) for a in core_attrs]
+        own = iter(cls.statements)
+        statements = []
+        for st in reference[0]:
+            copy = _copy(st)
+            if st.names != [IDENTITY]:  # keep this instance's own Keras names in comments
+                mine = next(own)
+                copy.label, copy.comment = mine.label, mine.comment
+            statements.append(copy)
+        cls.statements = statements
+    return shortcuts
+
+
+def reflow(cls: ClassModel) -> None:
+    """Name ``x`` every value read only by the next line (as the engine does), once taking
+    out the optional part has made more values so."""
+    statements = cls.statements
+    for i, st in enumerate(statements[:-1]):
+        if len(st.names) != 1 or st.names[0] in ("x", *cls.params):
+            continue
+        name = st.names[0]
+        pattern = re.compile(rf"\b{re.escape(name)}\b")
+        after = statements[i + 1 :]
+        uses = [k for k, later in enumerate(after) if pattern.search(later.expr)]
+        reassigned = next((k for k, later in enumerate(after) if name in later.names), None)
+        if uses != [0] or any(pattern.search(r) for r in cls.returns):
+            continue
+        if reassigned is not None and reassigned != 0:
+            continue
+        if re.search(r"\bx\b", after[0].expr):  # the next line still needs the old x
+            continue
+        st.names = ["x"]
+        after[0].expr = pattern.sub("x", after[0].expr)
+
+
+def _without_chain(cls: ClassModel, chain: list[str]):
+    """``(statements with the identity line, the same without it)`` for a class with the
+    optional part; None when the part is not a plain chain read from the block's input."""
+    graph = cls.graph
+    labels = graph.labels if graph is not None else {}
+
+    def label_of(stmt: Statement) -> str | None:
+        producers = {t.producer.layer for t in stmt.outputs if t.producer is not None}
+        names = {labels.get(id(layer)) for layer in producers}
+        return names.pop() if len(names) == 1 else None
+
+    marked = [i for i, st in enumerate(cls.statements) if label_of(st) in chain]
+    if len(marked) != len(chain) or len(cls.params) != 1:
+        return None
+    first = _SELF_CALL.match(cls.statements[marked[0]].expr)
+    if first is None or first.group(2) != cls.params[0]:
+        return None
+    final = cls.statements[marked[-1]].names
+    if len(final) != 1:
+        return None
+    final = final[0]
+    kept = [_copy(st) for i, st in enumerate(cls.statements) if i not in marked]
+    compare_form = [_copy(st) for st in kept]
+    after = sum(1 for i in range(len(cls.statements)) if i < marked[-1] and i not in marked)
+    statements: list[Statement] = []
+    renaming = True
+    for index, st in enumerate(kept):
+        if index >= after and renaming:
+            if re.search(rf"\b{final}\b", st.expr) and not statements_has(statements):
+                statements.append(_identity_statement(cls.params[0]))
+            compare_form[index].expr = re.sub(rf"\b{final}\b", cls.params[0], st.expr)
+            st.expr = re.sub(rf"\b{final}\b", IDENTITY, st.expr)
+            if final in st.names:
+                renaming = False
+        statements.append(st)
+    if not any(st.names == [IDENTITY] for st in statements):
+        return None
+    return statements, compare_form
+
+
+def statements_has(statements: list[Statement]) -> bool:
+    return any(st.names == [IDENTITY] for st in statements)
+
+
+def _identity_statement(block_input: str) -> Statement:
+    return Statement(
+        expr=f"{block_input} if self.downsample is None else self.downsample({block_input})",
+        outputs=[],
+        comment="the shortcut: the block's input, projected where the Keras block has a projection",
+        reads=[],
+        names=[IDENTITY],
+        label="shortcut",
+    )
+
+
+def _copy(stmt: Statement) -> Statement:
+    return Statement(
+        expr=stmt.expr,
+        outputs=list(stmt.outputs),
+        comment=stmt.comment,
+        reads=list(stmt.reads),
+        names=list(stmt.names),
+        op=stmt.op,
+        label=stmt.label,
+    )
+
+
+def _canonical(statements: list[Statement], params: list[str]) -> list[tuple]:
+    """Statements with local names replaced by their order of assignment."""
+    names = {p: f"p{i}" for i, p in enumerate(params)}
+    result = []
+    counter = 0
+    for st in statements:
+        expr = _ASSIGNED.sub(lambda m: names.get(m.group(0), m.group(0)), st.expr)
+        for name in st.names:  # every assignment is a new value, whatever its name
+            names[name] = f"v{counter}"
+            counter += 1
+        result.append((expr, tuple(names[n] for n in st.names)))
+    return result
+
+
+def _move_optional_weights(session: Session, classes: list[ClassModel], kind: GroupedKind) -> None:
+    """State-dict keys of the optional part: ``<block>.<conv0>.weight`` ->
+    ``<block>.downsample.0.weight``, in every class that holds them."""
+    internal = {f"{cls.name}()" for cls in classes}
+    attrs = {attr for cls in session.classes for attr, expr in cls.declarations if expr in internal}
+    if not attrs:
+        return
+    pattern = re.compile(
+        r"(^|\.)("
+        + "|".join(map(re.escape, sorted(attrs)))
+        + r")\.("
+        + "|".join(map(re.escape, kind.optional_labels))
+        + r")\."
+    )
+    position = {label: i for i, label in enumerate(kind.optional_labels)}
+
+    def moved(match: re.Match) -> str:
+        return f"{match.group(1)}{match.group(2)}.downsample.{position[match.group(3)]}."
+
+    for cls in session.classes:
+        for entry in cls.weights:
+            entry.key = pattern.sub(moved, entry.key, count=1)
 
 
 def _with_defaults(exprs: list[str]) -> list[str] | None:

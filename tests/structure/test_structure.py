@@ -66,7 +66,8 @@ def test_helper_built_resnet_with_automatic_names(tmp_path):
     assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
     source = generated.source
     check_source(source, tmp_path)
-    # Two kinds (identity, projection), each one class used wherever it repeats.
+    # Two classes: TensorFlow pads a stride-2 3x3 'same' convolution (0, 1), which the
+    # projection blocks write as F.pad, so they cannot share the identity blocks' forward.
     classes = re.findall(r"^class (\w+)\(nn.Module\)", source, re.M)
     assert len(classes) == 3, classes
     assert source.count("nn.Sequential(") >= 1
@@ -86,15 +87,45 @@ def test_odd_sizes_keep_parity_and_factor_what_agrees():
     assert len(re.findall(r"^class (\w+)\(nn.Module\)", generated.source, re.M)) >= 2
 
 
+def test_optional_projection_becomes_downsample():
+    """Where the projection is all that differs (ResNet v1: the stride sits on a 1x1 'valid'
+    convolution), one class takes ``downsample: nn.Module | None``, torchvision's way."""
+
+    def block(x, width, stride):
+        shortcut = x
+        y = layers.Conv2D(width, 1, strides=stride)(x)
+        y = layers.ReLU()(layers.BatchNormalization()(y))
+        y = layers.Conv2D(width, 3, padding="same")(y)
+        y = layers.BatchNormalization()(y)
+        if stride != 1 or x.shape[-1] != width:
+            shortcut = layers.BatchNormalization()(layers.Conv2D(width, 1, strides=stride)(x))
+        return layers.ReLU()(layers.Add()([shortcut, y]))
+
+    inputs = keras.Input((13, 11, 3))
+    x = layers.Conv2D(4, 3, padding="same")(inputs)
+    for width, stride in ((8, 1), (8, 1), (12, 2), (12, 1), (12, 1)):
+        x = block(x, width, stride)
+    model = keras.Model(inputs, x)
+    randomize_scaled(model)
+    generated, net, ref, got = run_both(model)
+    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    source = generated.source
+    assert len(re.findall(r"^class (\w+)\(nn.Module\)", source, re.M)) == 2
+    assert source.count("downsample=nn.Sequential(") == 2
+    assert "identity = inputs if self.downsample is None else self.downsample(inputs)" in source
+    assert any(".downsample.0.weight" in key for key in generated.state_dict)
+
+
 def test_resnet50_blocks_and_stages():
     result = convert_and_compare(keras, "ResNet50", structured=True)
     assert result["shape_ok"] and result["max_abs"] <= 1e-4 * max(1.0, result["max_ref"])
     source = result["source"]
     assert len(source.splitlines()) <= 200
+    assert len(re.findall(r"^class \w+\(nn.Module\)", source, re.M)) == 2  # Block, Resnet50
     for stage, count in zip(("conv2", "conv3", "conv4", "conv5"), (3, 4, 6, 3)):
         declaration = re.search(rf"self\.{stage} = nn\.Sequential\((.*?)\n        \)", source, re.S)
         assert declaration is not None, stage
-        assert len(re.findall(r"Block2?\(", declaration.group(1))) == count
+        assert len(re.findall(r"\bBlock\(", declaration.group(1))) == count
     module = load_module_from_source(source)
     printed = str(getattr(module, "Resnet50")())
     assert "(conv3): Sequential(" in printed and "(0): Block(" in printed
