@@ -10,6 +10,7 @@ Questions about the graph around the call go through ``ctx`` too (``consumers``,
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -241,16 +242,7 @@ class CallContext:
         if not self.first_call:
             return
         for w in sub.weights:
-            self._builder.model.weights.append(
-                WeightEntry(
-                    f"{self.attr_name}.{w.key}",
-                    w.array,
-                    w.keras_layer,
-                    w.keras_variable,
-                    w.transform,
-                    w.trainable,
-                )
-            )
+            self._builder.model.weights.append(replace(w, key=f"{self.attr_name}.{w.key}"))
 
     def convert_inner(
         self, conv: Converter, inner: Call, layout: Layout, input_expr: str, variable_prefix: str

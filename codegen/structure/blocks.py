@@ -23,6 +23,7 @@ Names never decide anything here; they only label what was found.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,7 +183,7 @@ def repeating_units(found: list[Segment], min_calls: int = MIN_BLOCK_CALLS) -> l
                 ):
                     continue
                 named = sum(
-                    bool(_name_prefix([c for m in found[i : i + length] for c in m.calls]))
+                    bool(name_prefix([c for m in found[i : i + length] for c in m.calls]))
                     for i in starts
                 )
                 score = (len(starts) * calls, named, -first)
@@ -207,9 +208,9 @@ def repeating_units(found: list[Segment], min_calls: int = MIN_BLOCK_CALLS) -> l
         found = merged
 
 
-def _name_prefix(calls: list[Call]) -> str:
-    import os
-
+def name_prefix(calls: list[Call]) -> str:
+    """The Keras name prefix the calls' layers share, up to an ``_`` (``conv2_block1_``);
+    keras.ops calls, named automatically, do not count. Empty when there is none."""
     names = [c.layer.name for c in calls if not c.layer.is_op]
     if len(names) < 2:
         return ""

@@ -13,13 +13,12 @@ instance, so the instances' classes can be compared line by line.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 
 from codegen.ir.graph import Call, Graph, Layer
 
-from .blocks import BlockKind, Segment
+from .blocks import BlockKind, Segment, name_prefix
 
 _COUNTER = re.compile(r"_\d+$")
 _NUMBERED = re.compile(r"^(\d+)_([A-Za-z]\w*)$")
@@ -103,7 +102,7 @@ def block_graph(
 
 def _nested_layer(segment: Segment, labels: list[str], class_name: str) -> Layer:
     sub = Graph(
-        name=_layer_prefix(segment).rstrip("_") or class_name,
+        name=name_prefix(segment.calls).rstrip("_") or class_name,
         class_name=class_name,
         inputs=[segment.entry],
         outputs=[segment.exit],
@@ -117,7 +116,7 @@ def _nested_layer(segment: Segment, labels: list[str], class_name: str) -> Layer
 def _labels(segment: Segment, model_name: str) -> list[str]:
     """Short attribute names for the calls of ``segment``, by position."""
     names = [c.layer.name for c in segment.calls]
-    prefix = _layer_prefix(segment)
+    prefix = name_prefix(segment.calls)
     labels = []
     for name in names:
         short = name[len(prefix) :] if name.startswith(prefix) else name
@@ -137,24 +136,9 @@ def _labels(segment: Segment, model_name: str) -> list[str]:
     return unique
 
 
-def _layer_prefix(segment: Segment) -> str:
-    """The name prefix the segment's layers share (keras.ops calls, named automatically,
-    do not count)."""
-    return _prefix([c.layer.name for c in segment.calls if not c.layer.is_op])
-
-
-def _prefix(names: list[str]) -> str:
-    """The longest common prefix of ``names`` ending with ``_`` (empty when there is none)."""
-    if len(names) < 2:
-        return ""
-    common = os.path.commonprefix(names)
-    cut = common.rfind("_")
-    return common[: cut + 1] if cut >= 0 else ""
-
-
 def _class_name(segment: Segment, model_name: str) -> str:
     """A class name from the instance's name prefix (``conv2_block1_`` -> ``Block``)."""
-    prefix = _layer_prefix(segment)
+    prefix = name_prefix(segment.calls)
     model_words = set(model_name.lower().split("_"))
     words = [w for w in re.split(r"[^A-Za-z]+", prefix) if w and w.lower() not in model_words]
     words = [w for w in words if len(w) > 1]  # "block2b_": "b" numbers the block

@@ -24,7 +24,7 @@ def convert_structured(
     graph: Graph, options: Options, class_name: str | None, registry: Registry
 ) -> Session:
     kinds = find_blocks(graph)
-    skipped: set[tuple[int, bool]] = set()
+    skipped: set[tuple] = set()  # GroupedKind.key of kinds left flat
     for _ in range(MAX_ROUNDS):
         grouped_graph, groups = block_graph(graph, kinds, frozenset(skipped))
         if not groups:

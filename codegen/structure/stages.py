@@ -13,10 +13,12 @@ tensor (the block that downsamples or widens).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from codegen.conversion.model import ClassModel, Statement, WeightEntry
 
-_CALL = re.compile(r"^self\.(\w+)\((\w+)\)$")
+from .unify import SELF_CALL as _CALL
+
 _BLOCK = re.compile(r"^(\w+)\(.*\)$")
 
 
@@ -87,14 +89,7 @@ def _moved(entry: WeightEntry, renamed: dict[str, str]) -> WeightEntry:
     head, _, rest = entry.key.partition(".")
     if head not in renamed:
         return entry
-    return WeightEntry(
-        f"{renamed[head]}.{rest}",
-        entry.array,
-        entry.keras_layer,
-        entry.keras_variable,
-        entry.transform,
-        entry.trainable,
-    )
+    return replace(entry, key=f"{renamed[head]}.{rest}")
 
 
 def _split(run: list[int], cls: ClassModel, declared: dict[str, str]) -> list[list[int]]:

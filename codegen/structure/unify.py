@@ -18,7 +18,7 @@ import inspect
 import io
 import re
 import tokenize
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from torch import nn
 
@@ -26,23 +26,9 @@ from codegen.conversion.model import ClassModel, Session, Statement, unique_clas
 
 from .group import GroupedKind
 
-# Positional arguments of the torch constructors converters write, by position.
-_POSITIONAL = {
-    "Conv1d": ("in_channels", "out_channels", "kernel_size"),
-    "Conv2d": ("in_channels", "out_channels", "kernel_size"),
-    "Conv3d": ("in_channels", "out_channels", "kernel_size"),
-    "ConvTranspose1d": ("in_channels", "out_channels", "kernel_size"),
-    "ConvTranspose2d": ("in_channels", "out_channels", "kernel_size"),
-    "ConvTranspose3d": ("in_channels", "out_channels", "kernel_size"),
-    "Linear": ("in_features", "out_features"),
-    "BatchNorm1d": ("num_features",),
-    "BatchNorm2d": ("num_features",),
-    "BatchNorm3d": ("num_features",),
-    "BatchNorm": ("num_features",),
-    "LayerNorm": ("normalized_shape",),
-    "GroupNorm": ("num_groups", "num_channels"),
-    "Embedding": ("num_embeddings", "embedding_dim"),
-}
+# Positional arguments of the helper modules converters write (torch's own modules tell
+# theirs through their signatures).
+_HELPER_POSITIONAL = {"BatchNorm": ("num_features",)}
 _INPUT_ARGS = ("in_channels", "in_features", "num_features")
 _CHANNEL_ARGS = (
     "in_channels",
@@ -114,8 +100,9 @@ def unify(session: Session, kinds: list[GroupedKind]) -> tuple[list[GroupedKind]
     return failed, made
 
 
-_ASSIGNED = re.compile(r"\b[A-Za-z_]\w*\b")
-_SELF_CALL = re.compile(r"^self\.(\w+)\((\w+)\)$")
+_NAME = re.compile(r"\b[A-Za-z_]\w*\b")
+# ``self.<module>(<value>)``: a statement that only calls a submodule on one value.
+SELF_CALL = re.compile(r"^self\.(\w+)\((\w+)\)$")
 IDENTITY = "identity"
 
 
@@ -207,7 +194,7 @@ def _without_chain(cls: ClassModel, chain: list[str]):
     marked = [i for i, st in enumerate(cls.statements) if label_of(st) in chain]
     if len(marked) != len(chain) or len(cls.params) != 1:
         return None
-    first = _SELF_CALL.match(cls.statements[marked[0]].expr)
+    first = SELF_CALL.match(cls.statements[marked[0]].expr)
     if first is None or first.group(2) != cls.params[0]:
         return None
     final = cls.statements[marked[-1]].names
@@ -221,19 +208,19 @@ def _without_chain(cls: ClassModel, chain: list[str]):
     renaming = True
     for index, st in enumerate(kept):
         if index >= after and renaming:
-            if re.search(rf"\b{final}\b", st.expr) and not statements_has(statements):
+            if re.search(rf"\b{final}\b", st.expr) and not _has_identity(statements):
                 statements.append(_identity_statement(cls.params[0]))
             compare_form[index].expr = re.sub(rf"\b{final}\b", cls.params[0], st.expr)
             st.expr = re.sub(rf"\b{final}\b", IDENTITY, st.expr)
             if final in st.names:
                 renaming = False
         statements.append(st)
-    if not any(st.names == [IDENTITY] for st in statements):
+    if not _has_identity(statements):
         return None
     return statements, compare_form
 
 
-def statements_has(statements: list[Statement]) -> bool:
+def _has_identity(statements: list[Statement]) -> bool:
     return any(st.names == [IDENTITY] for st in statements)
 
 
@@ -249,15 +236,8 @@ def _identity_statement(block_input: str) -> Statement:
 
 
 def _copy(stmt: Statement) -> Statement:
-    return Statement(
-        expr=stmt.expr,
-        outputs=list(stmt.outputs),
-        comment=stmt.comment,
-        reads=list(stmt.reads),
-        names=list(stmt.names),
-        op=stmt.op,
-        label=stmt.label,
-    )
+    """A statement whose lists can change without changing the original's."""
+    return replace(stmt, outputs=list(stmt.outputs), reads=list(stmt.reads), names=list(stmt.names))
 
 
 def _canonical(statements: list[Statement], params: list[str]) -> list[tuple]:
@@ -266,7 +246,7 @@ def _canonical(statements: list[Statement], params: list[str]) -> list[tuple]:
     result = []
     counter = 0
     for st in statements:
-        expr = _ASSIGNED.sub(lambda m: names.get(m.group(0), m.group(0)), st.expr)
+        expr = _NAME.sub(lambda m: names.get(m.group(0), m.group(0)), st.expr)
         for name in st.names:  # every assignment is a new value, whatever its name
             names[name] = f"v{counter}"
             counter += 1
@@ -455,6 +435,19 @@ def _class_name(session: Session, wanted: str, instances: list[ClassModel]) -> s
     return unique_class(session, wanted)
 
 
+def _positional(callee: str) -> tuple[str, ...]:
+    """Names of a constructor's positional parameters: torch's signature for ``nn``
+    modules, the table above for keras2torch's helper modules."""
+    if callee in _HELPER_POSITIONAL:
+        return _HELPER_POSITIONAL[callee]
+    module = getattr(nn, callee, None)
+    try:
+        parameters = inspect.signature(module).parameters.values()
+    except (TypeError, ValueError):
+        return ()
+    return tuple(p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD)
+
+
 def _argument_names(tokens: list[tokenize.TokenInfo]) -> dict[int, str]:
     """For each token index inside a call's arguments: the argument it belongs to."""
     names: dict[int, str] = {}
@@ -482,7 +475,7 @@ def _argument_names(tokens: list[tokenize.TokenInfo]) -> dict[int, str]:
             callee, position, keyword = stack[-1]
             callee = callee.replace("(tuple)", "")
             if keyword is None:
-                known = _POSITIONAL.get(callee, ())
+                known = _positional(callee)
                 keyword = known[position] if position < len(known) else f"arg{position}"
             names[k] = keyword
         if token.type == tokenize.NAME:
@@ -554,12 +547,4 @@ def _pattern_statement(index: int, classes: list[ClassModel]) -> Statement:
     label = _pattern(labels)
     comments = {c.statements[index].comment for c in classes}
     comment = stmt.comment if len(comments) == 1 else label
-    return Statement(
-        expr=stmt.expr,
-        outputs=stmt.outputs,
-        comment=comment,
-        reads=stmt.reads,
-        names=stmt.names,
-        op=stmt.op,
-        label=label,
-    )
+    return replace(stmt, comment=comment, label=label)
