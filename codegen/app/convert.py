@@ -121,7 +121,7 @@ def generate(
     if registry is None:
         registry = converter_registry(plugins, allow_unsupported=allow_unsupported)
     graph = model if isinstance(model, Graph) else read_model(model)
-    options = Options(channels_first=channels_first, allow_unsupported=allow_unsupported)
+    options = Options(channels_first=channels_first)
     if structured:
         session = convert_structured(graph, options, class_name, registry)
     else:

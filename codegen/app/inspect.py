@@ -97,7 +97,7 @@ def inspect_graph(
 ) -> Inspection:
     problems: list[str] = []
     try:
-        convert_graph(graph, Options(allow_unsupported=allow_unsupported), registry=registry)
+        convert_graph(graph, Options(), registry=registry)
     except UnsupportedError as exc:
         problems = list(exc.problems)
     except ConversionError as exc:

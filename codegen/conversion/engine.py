@@ -31,7 +31,7 @@ def convert_graph(
 ) -> Session:
     """Build every class; every problem in the model is reported in one UnsupportedError.
 
-    ``registry`` holds the converters to use (:func:`codegen.conversion.converters.registry_for`
+    ``registry`` holds the converters to use (:func:`codegen.conversion.pipeline.converter_registry`
     assembles built-ins, plugins and skeletons).
     """
     session = Session(options, registry)

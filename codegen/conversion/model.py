@@ -70,9 +70,9 @@ class ClassModel:
 
 @dataclass
 class Options:
-    channels_first: bool = False  # the forward interface takes/returns channels-first tensors
-    # A layer without a converter becomes a skeleton module (codegen/skeleton.py).
-    allow_unsupported: bool = False
+    # The forward interface takes/returns channels-first tensors. (Skeletons for layers
+    # without a converter come from the registry's fallback, conversion/pipeline.py.)
+    channels_first: bool = False
 
 
 class Session:
