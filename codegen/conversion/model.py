@@ -41,6 +41,7 @@ class Statement:
     names: list[str] = field(default_factory=list)
     op: bool = False  # made by a keras.ops call (written inline in the Keras source)
     label: str = ""  # "name (Class)" part of the comment
+    guard: str = ""  # a condition the statement runs under (a block's optional step)
 
 
 @dataclass

@@ -50,6 +50,10 @@ class Segment:
     exit: Tensor
     order: int = 0  # position among the graph's segments
     optional: list[Call] = field(default_factory=list)  # calls of the optional part, if any
+    # A template's instances and the pieces matching it (variants.py): the kind they share,
+    # and each call's place in the union of the template's steps and the pieces' extra ones.
+    kind_key: tuple | None = None
+    keys: list[tuple] | None = None
 
     @property
     def core(self) -> list[Call]:
@@ -63,6 +67,8 @@ class BlockKind:
     signature: tuple
     instances: list[Segment]
     optional_signature: tuple | None = None  # the optional part, when some instances have it
+    # Instances that leave steps out or add some (variants.py): every step's key, in order.
+    union: list[tuple] | None = None
 
     @property
     def calls_per_instance(self) -> int:
@@ -220,8 +226,11 @@ def name_prefix(calls: list[Call]) -> str:
 
 def _structural(value: Any) -> Any:
     """The part of a config value that must be equal between instances of one kind."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    if isinstance(value, bool) or value is None:
         return value
+    if isinstance(value, str):
+        # 'same' or 'valid' padding becomes numbers in torch (or a ZeroPadding2D step more)
+        return "#" if value in ("same", "valid") else value
     if isinstance(value, (int, float)):
         return "#"  # a number: varies between instances, becomes a constructor argument
     if isinstance(value, (list, tuple)):
@@ -302,16 +311,22 @@ def _read_elsewhere(chain: list[Call], merge: Call, segment: Segment) -> bool:
 
 def find_blocks(graph: Graph, min_calls: int = MIN_BLOCK_CALLS) -> list[BlockKind]:
     """Kinds of blocks that repeat (two instances or more), in order of first appearance."""
+    from .variants import match_variants  # variants builds on this module's segments
+
     kinds: dict[tuple, BlockKind] = {}
-    for segment in repeating_units(segments(graph), min_calls):
+    found = repeating_units(match_variants(segments(graph)), min_calls)
+    for segment in found:
         if len(segment.calls) < min_calls or segment.entry is None:
             continue
-        full = segment_signature(segment)
+        full = segment.kind_key or segment_signature(segment)
         kind = kinds.get(full)
         if kind is None:
             kind = kinds[full] = BlockKind(full, [])
         kind.instances.append(segment)
     _merge_optional_parts(kinds)
+    for kind in kinds.values():
+        if kind.instances[0].keys is not None:
+            kind.union = sorted({k for s in kind.instances for k in s.keys}, key=_union_order)
     return [k for k in kinds.values() if len(k.instances) >= 2]
 
 
@@ -319,6 +334,8 @@ def _merge_optional_parts(kinds: dict[tuple, BlockKind]) -> None:
     """Join kinds that are equal once one of them loses its optional shortcut chain."""
     for signature, kind in list(kinds.items()):
         segment = kind.instances[0]
+        if segment.kind_key is not None:
+            continue  # steps some instances lack are handled as variants
         chain = optional_part(segment)
         if not chain:
             continue
@@ -327,6 +344,8 @@ def _merge_optional_parts(kinds: dict[tuple, BlockKind]) -> None:
         base = _base_signature(segment, core)
         for other_signature, other in list(kinds.items()):
             if other is kind or other_signature not in kinds:
+                continue
+            if other.instances[0].kind_key is not None:
                 continue
             if _base_signature(other.instances[0], other.instances[0].calls) != base:
                 continue
@@ -354,3 +373,10 @@ def _base_signature(segment: Segment, core: list[Call]) -> tuple:
         for k, tensor in enumerate(call.outputs):
             local[id(tensor)] = ("call", index, k)
     return tuple(parts)
+
+
+def _union_order(key: tuple) -> tuple:
+    """Template steps in order, each step added after template step j right after it."""
+    if key[0] == "t":
+        return (key[1], 0, 0)
+    return (key[1], 1, key[2], repr(key[3]))

@@ -35,6 +35,8 @@ class GroupedKind:
     # The optional part (a projection shortcut): its attributes, and which instances have it.
     optional_labels: list[str] = field(default_factory=list)
     with_optional: set[int] = field(default_factory=set)  # id(layer)
+    # Steps some instances leave out (variants.py): every step's attribute, in order.
+    union_labels: list[str] = field(default_factory=list)
 
 
 def block_graph(
@@ -57,6 +59,12 @@ def block_graph(
             groups = [((id(kind.instances[0]), v), i) for v, i in variants.items()]
         for key, instances in groups:
             if len(instances) < 2 or key in skip:
+                continue
+            if kind.union is not None:
+                group = _variant_group(kind, key, instances, graph.name, used_names)
+                for segment, layer in zip(instances, group.layers):
+                    replaced[id(segment.calls[0])] = (segment, layer)
+                grouped.append(group)
                 continue
             model = next((s for s in instances if s.optional), instances[0])
             labels = dict(zip(map(id, model.calls), _labels(model, graph.name)))
@@ -98,6 +106,34 @@ def block_graph(
         labels=dict(graph.labels),
     )
     return new, grouped
+
+
+def _variant_group(
+    kind: BlockKind, key: tuple, instances: list[Segment], model_name: str, used_names: set[str]
+) -> GroupedKind:
+    """A kind whose instances leave steps out: each step labelled from the first instance
+    that has it, the same label for the same step in every instance."""
+    by_key: dict[tuple, str] = {}
+    for segment in instances:
+        for key, label in zip(segment.keys, _labels(segment, model_name)):
+            by_key.setdefault(key, label)
+    taken: set[str] = set()
+    for step in kind.union:  # unique across the union, as each names one attribute
+        label, n = by_key[step], 1
+        while label in taken:
+            n += 1
+            label = f"{by_key[step]}_{n}"
+        taken.add(label)
+        by_key[step] = label
+    model = max(instances, key=lambda s: len(s.calls))
+    name = _unique(_class_name(model, model_name), used_names)
+    group = GroupedKind(name, key)
+    group.union_labels = [by_key[step] for step in kind.union]
+    for segment in instances:
+        layer = _nested_layer(segment, [by_key[k] for k in segment.keys], name)
+        group.layers.append(layer)
+        group.keras_names.append([c.layer.name for c in segment.calls])
+    return group
 
 
 def _nested_layer(segment: Segment, labels: list[str], class_name: str) -> Layer:

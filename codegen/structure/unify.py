@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import inspect
 import io
+import os
 import re
 import tokenize
 from dataclasses import dataclass, replace
@@ -25,10 +26,13 @@ from torch import nn
 from codegen.conversion.model import ClassModel, Session, Statement, unique_class
 
 from .group import GroupedKind
+from .options import apply_flags, fill_variants, flag_names
 
 # Positional arguments of the helper modules converters write (torch's own modules tell
 # theirs through their signatures).
 _HELPER_POSITIONAL = {"BatchNorm": ("num_features",)}
+# torch's terse argument names, as constructor arguments of a block
+_READABLE = {"p": "drop_rate", "negative_slope": "slope"}
 _INPUT_ARGS = ("in_channels", "in_features", "num_features")
 _CHANNEL_ARGS = (
     "in_channels",
@@ -73,11 +77,24 @@ def unify(session: Session, kinds: list[GroupedKind]) -> tuple[list[GroupedKind]
             if not shortcuts:
                 failed.append(kind)
                 continue
-        merged = _merge(classes, kind, session)
+        filled = None
+        if kind.union_labels:  # steps some instances leave out (options.py)
+            filled = fill_variants(classes, kind)
+            if filled is None:
+                failed.append(kind)
+                continue
+            merged = _merge(filled.classes, kind, session, filled.wildcards)
+        else:
+            merged = _merge(classes, kind, session)
         if merged is None:
             failed.append(kind)
             continue
         unified, arguments = merged
+        if filled is not None:
+            taken = set(unified.init_params) | {a for a, _ in unified.declarations}
+            flags = flag_names(filled, filled.union, taken)
+            for args, keywords in zip(arguments, apply_flags(unified, filled, flags)):
+                args.extend(keywords)
         if kind.optional_labels:
             reflow(unified)
             unified.init_params.append("downsample: nn.Module | None = None")
@@ -333,8 +350,17 @@ def _tokens(expr: str) -> list[tokenize.TokenInfo]:
     ]
 
 
-def _merge(classes: list[ClassModel], kind: GroupedKind, session: Session):
+def _merge(
+    classes: list[ClassModel],
+    kind: GroupedKind,
+    session: Session,
+    wildcards: list[set[int]] | None = None,
+):
+    """One class for ``classes``; ``wildcards`` marks, per class, the declarations and
+    statements (by index, declarations first) filled in from another instance, whose numbers
+    say nothing about this one."""
     first = classes[0]
+    wildcards = wildcards or [set() for _ in classes]
     for other in classes[1:]:
         if (
             [s.names for s in other.statements] != [s.names for s in first.statements]
@@ -363,24 +389,33 @@ def _merge(classes: list[ClassModel], kind: GroupedKind, session: Session):
     tokens = [[_tokens(expr) for expr in exprs] for exprs in expressions]
     attrs = [a for a, _ in first.declarations] + ["forward"] * len(first.statements)
     slots: list[_Slot] = []
-    values: list[tuple[str, ...]] = []
+    values: list[tuple[str | None, ...]] = []
     for d, attr in enumerate(attrs):
         streams = [t[d] for t in tokens]
         if any(len(s) != len(streams[0]) for s in streams):
             return None
+        known = [i for i in range(len(classes)) if d not in wildcards[i]]
         arguments = _argument_names(streams[0])
         for k, token in enumerate(streams[0]):
-            texts = tuple(s[k].string for s in streams)
-            if len(set(texts)) == 1:
+            if len({s[k].string for s in streams}) == 1:
                 continue
-            if any(s[k].type != tokenize.NUMBER for s in streams):
+            if any(s[k].string != streams[0][k].string for s in streams) and any(
+                streams[i][k].type != tokenize.NUMBER for i in range(len(streams))
+            ):
                 return None
+            if len({streams[i][k].string for i in known}) == 1:
+                continue  # the same in every instance that has the step
             slots.append(_Slot(d, k, attr, arguments.get(k, "value")))
-            values.append(texts)
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for index, vector in enumerate(values):
-        groups.setdefault(vector, []).append(index)
-    names = _parameter_names([[slots[i] for i in members] for members in groups.values()], n_decl)
+            values.append(
+                tuple(streams[i][k].string if i in known else None for i in range(len(streams)))
+            )
+    groups = _group_values(values)
+    groups = _ordered(groups, _channels(classes, "inputs"), _channels(classes, "outputs"))
+    names = _parameter_names(
+        [[slots[i] for i in members] for members in groups.values()],
+        n_decl,
+        [_role(vector, classes) for vector in groups],
+    )
     substitution: dict[tuple[int, int], str] = {}
     kept: list[str] = []  # arguments forward reads: stored as attributes
     for name, members in zip(names, groups.values()):
@@ -424,10 +459,28 @@ def _merge(classes: list[ClassModel], kind: GroupedKind, session: Session):
             f"({_pattern([c.keras_name for c in classes])})."
         ),
     )
-    arguments = [
-        [values[members[0]][i] for members in groups.values()] for i in range(len(classes))
-    ]
+    arguments = [[vector[i] for vector in groups] for i in range(len(classes))]
     return unified, arguments
+
+
+def _group_values(values: list[tuple[str | None, ...]]) -> dict[tuple[str, ...], list[int]]:
+    """Slots whose numbers vary together, keyed by the numbers (one per instance). A slot
+    an instance lacks (None) joins the first group it agrees with where it has numbers."""
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for index, vector in enumerate(values):
+        if None not in vector:
+            groups.setdefault(vector, []).append(index)
+    for index, vector in enumerate(values):
+        if None not in vector:
+            continue
+        agreeing = next(
+            (g for g in groups if all(v is None or v == w for v, w in zip(vector, g))), None
+        )
+        if agreeing is None:
+            some = next(v for v in vector if v is not None)
+            agreeing = tuple(some if v is None else v for v in vector)
+        groups.setdefault(agreeing, []).append(index)
+    return groups
 
 
 def _class_name(session: Session, wanted: str, instances: list[ClassModel]) -> str:
@@ -440,7 +493,7 @@ def _positional(callee: str) -> tuple[str, ...]:
     modules, the table above for keras2torch's helper modules."""
     if callee in _HELPER_POSITIONAL:
         return _HELPER_POSITIONAL[callee]
-    module = getattr(nn, callee, None)
+    module = getattr(nn, callee, None) or getattr(nn.functional, callee, None)
     try:
         parameters = inspect.signature(module).parameters.values()
     except (TypeError, ValueError):
@@ -477,7 +530,7 @@ def _argument_names(tokens: list[tokenize.TokenInfo]) -> dict[int, str]:
             if keyword is None:
                 known = _positional(callee)
                 keyword = known[position] if position < len(known) else f"arg{position}"
-            names[k] = keyword
+            names[k] = _READABLE.get(keyword, keyword)
         if token.type == tokenize.NAME:
             previous_name = (
                 previous_name + token.string if previous_name.endswith(".") else token.string
@@ -489,16 +542,53 @@ def _argument_names(tokens: list[tokenize.TokenInfo]) -> dict[int, str]:
     return names
 
 
-def _parameter_names(groups: list[list[_Slot]], n_declarations: int) -> list[str]:
+def _channels(classes: list[ClassModel], side: str) -> tuple[str, ...] | None:
+    """Each instance's channel count (last Keras axis) of its one input or output."""
+    counts = []
+    for cls in classes:
+        tensors = getattr(cls.graph, side) if cls.graph is not None else []
+        if len(tensors) != 1 or not tensors[0].shape or tensors[0].shape[-1] is None:
+            return None
+        counts.append(str(tensors[0].shape[-1]))
+    return tuple(counts)
+
+
+def _role(vector: tuple[str, ...], classes: list[ClassModel]) -> str:
+    """``in_channels``/``out_channels`` for numbers that are the block's input/output width."""
+    if vector == _channels(classes, "inputs"):
+        return "in_channels"
+    if vector == _channels(classes, "outputs"):
+        return "out_channels"
+    return ""
+
+
+def _ordered(groups: dict, inputs, outputs) -> dict:
+    """The block's input and output widths first, as torch's own modules take them."""
+    rank = {inputs: 0, outputs: 1}
+    order = sorted(enumerate(groups), key=lambda item: (rank.get(item[1], 2), item[0]))
+    return {vector: groups[vector] for _, vector in order}
+
+
+def _parameter_names(
+    groups: list[list[_Slot]], n_declarations: int, roles: list[str] | None = None
+) -> list[str]:
     """A readable, unique name for each group of slots that vary together: the block's
-    ``in_channels`` (the first layer's input), ``out_channels`` (the last layer's), one
-    ``channels`` for the width in between, else the argument's own name (``stride``),
-    prefixed with the attribute where two groups would share it."""
+    ``in_channels`` and ``out_channels`` (its input's and output's widths, from ``roles``;
+    else the first layer's input and the last layer's output), ``channels`` for the width
+    in between, else the argument's own name (``stride``), prefixed with the attribute
+    where two groups would share it."""
     proposals = []
-    for members in groups:
+    roles = roles or [""] * len(groups)
+    widths = 0
+    for members, role in zip(groups, roles):
         arguments = {m.argument for m in members}
-        channel_like = arguments <= set(_CHANNEL_ARGS)
-        if any(m.declaration == 0 and m.argument in _INPUT_ARGS for m in members):
+        channel_like = bool(arguments & set(_CHANNEL_ARGS))
+        if role:
+            proposals.append(role)
+        elif channel_like and any(roles):  # widths inside a block: "channels", then by layer
+            proposals.append("channels" if widths == 0 else f"{members[0].attr}_channels")
+            widths += 1
+        elif any(m.declaration == 0 and m.argument in _INPUT_ARGS for m in members):
             proposals.append("in_channels")
         elif channel_like and any(m.declaration == n_declarations - 1 for m in members):
             proposals.append("out_channels")
@@ -531,14 +621,19 @@ def _join(tokens: list[tokenize.TokenInfo], parts: list[str]) -> str:
 
 
 def _pattern(names: list[str]) -> str:
-    """``conv2_block1``, ``conv2_block2``... -> ``conv*_block*``: what varies starred."""
-    split = [re.split(r"(\d+)", n) for n in names]
-    if any(len(s) != len(split[0]) for s in split):
+    """``conv2_block1``, ``conv2_block2``... -> ``conv*_block*``: the numbers that vary
+    starred; names that differ otherwise keep what they share at both ends
+    (``block2b_expand_conv``, ``block3c_expand_conv`` -> ``block*_expand_conv``)."""
+    if len(set(names)) == 1:
         return names[0]
-    parts = []
-    for column in zip(*split):
-        parts.append(column[0] if len(set(column)) == 1 else "*")
-    return "".join(parts)
+    split = [re.split(r"(\d+)", n) for n in names]
+    if all(len(s) == len(split[0]) for s in split):
+        columns = list(zip(*split))
+        if all(len(set(c)) == 1 for c in columns[0::2]):  # only numbers differ
+            return "".join(c[0] if len(set(c)) == 1 else "*" for c in columns)
+    head = os.path.commonprefix(names)
+    tail = os.path.commonprefix([n[len(head) :][::-1] for n in names])[::-1]
+    return f"{head}*{tail}"
 
 
 def _pattern_statement(index: int, classes: list[ClassModel]) -> Statement:
