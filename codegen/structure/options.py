@@ -229,7 +229,7 @@ def apply_flags(unified: ClassModel, filled: Filled, flags: dict[str, str]) -> l
 
 def _drop_prelude(cls: ClassModel) -> None:
     """``x = inputs`` only stays when the first step may be left out."""
-    first, rest = cls.statements[0], cls.statements[1:]
+    rest = cls.statements[1:]
     if not rest or rest[0].guard:
         return
     rest[0] = replace(rest[0], expr=re.sub(r"\bx\b", PRELUDE, rest[0].expr))

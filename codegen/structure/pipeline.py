@@ -12,7 +12,7 @@ from codegen.conversion.registry import Registry
 from codegen.errors import ConversionError
 from codegen.ir.graph import Graph
 
-from .blocks import find_blocks
+from .kinds import find_blocks
 from .group import block_graph
 from .stages import make_stages
 from .unify import unify

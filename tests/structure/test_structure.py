@@ -16,7 +16,8 @@ from parity import check_source
 from codegen.api import generate
 from codegen.check.compare import keras_outputs, load_module_from_source
 from codegen.read.from_keras import read_model
-from codegen.structure.blocks import find_blocks, segments
+from codegen.structure.blocks import segments
+from codegen.structure.kinds import find_blocks
 
 
 def basic_resnet(blocks=(3, 4, 3), widths=(8, 16, 32), size=(24, 20)):

@@ -1,0 +1,72 @@
+"""Kinds of repeated blocks in a graph: segments and the units they repeat in
+(:mod:`codegen.structure.blocks`), variants with steps left out
+(:mod:`codegen.structure.variants`), and kinds that differ only by a projection shortcut.
+"""
+
+from __future__ import annotations
+
+from codegen.ir.graph import Graph
+
+from .blocks import (
+    MIN_BLOCK_CALLS,
+    BlockKind,
+    base_signature,
+    optional_part,
+    repeating_units,
+    segment_signature,
+    segments,
+)
+from .variants import match_variants
+
+
+def find_blocks(graph: Graph, min_calls: int = MIN_BLOCK_CALLS) -> list[BlockKind]:
+    """Kinds of blocks that repeat (two instances or more), in order of first appearance."""
+    kinds: dict[tuple, BlockKind] = {}
+    found = repeating_units(match_variants(segments(graph)), min_calls)
+    for segment in found:
+        if len(segment.calls) < min_calls or segment.entry is None:
+            continue
+        full = segment.kind_key or segment_signature(segment)
+        kind = kinds.get(full)
+        if kind is None:
+            kind = kinds[full] = BlockKind(full, [])
+        kind.instances.append(segment)
+    _merge_optional_parts(kinds)
+    for kind in kinds.values():
+        if kind.instances[0].keys is not None:
+            kind.union = sorted({k for s in kind.instances for k in s.keys}, key=_union_order)
+    return [k for k in kinds.values() if len(k.instances) >= 2]
+
+
+def _merge_optional_parts(kinds: dict[tuple, BlockKind]) -> None:
+    """Join kinds that are equal once one of them loses its optional shortcut chain."""
+    for signature, kind in list(kinds.items()):
+        segment = kind.instances[0]
+        if segment.kind_key is not None:
+            continue  # steps some instances lack are handled as variants
+        chain = optional_part(segment)
+        if not chain:
+            continue
+        skip = {id(c) for c in chain}
+        core = [c for c in segment.calls if id(c) not in skip]
+        base = base_signature(segment, core)
+        for other_signature, other in list(kinds.items()):
+            if other is kind or other_signature not in kinds:
+                continue
+            if other.instances[0].kind_key is not None:
+                continue
+            if base_signature(other.instances[0], other.instances[0].calls) != base:
+                continue
+            for instance in kind.instances:
+                instance.optional = optional_part(instance)
+            other.instances = sorted(other.instances + kind.instances, key=lambda s: s.order)
+            other.optional_signature = segment_signature(segment, chain)
+            del kinds[signature]
+            break
+
+
+def _union_order(key: tuple) -> tuple:
+    """Template steps in order, each step added after template step j right after it."""
+    if key[0] == "t":
+        return (key[1], 0, 0)
+    return (key[1], 1, key[2], repr(key[3]))
