@@ -19,38 +19,22 @@ import io
 import os
 import re
 import tokenize
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from torch import nn
 
 from codegen.conversion.model import ClassModel, Session, Statement, unique_class
 
 from .group import GroupedKind
-from .options import apply_flags, fill_variants, flag_names
-
-# Positional arguments of the helper modules converters write (torch's own modules tell
-# theirs through their signatures).
-_HELPER_POSITIONAL = {"BatchNorm": ("num_features",)}
-# torch's terse argument names, as constructor arguments of a block
-_READABLE = {"p": "drop_rate", "negative_slope": "slope"}
-_INPUT_ARGS = ("in_channels", "in_features", "num_features")
-_CHANNEL_ARGS = (
-    "in_channels",
-    "out_channels",
-    "in_features",
-    "out_features",
-    "num_features",
-    "num_channels",
-    "normalized_shape",
+from .parameters import (
+    Slot,
+    argument_names,
+    block_widths,
+    parameter_names,
+    width_role,
+    widths_first,
 )
-
-
-@dataclass
-class _Slot:
-    declaration: int  # index in the declarations
-    token: int  # index of the number among the expression's tokens
-    attr: str
-    argument: str
+from .options import apply_flags, fill_variants, flag_names
 
 
 def unify(session: Session, kinds: list[GroupedKind]) -> tuple[list[GroupedKind], set[str]]:
@@ -388,14 +372,14 @@ def _merge(
             exprs[d] = text
     tokens = [[_tokens(expr) for expr in exprs] for exprs in expressions]
     attrs = [a for a, _ in first.declarations] + ["forward"] * len(first.statements)
-    slots: list[_Slot] = []
+    slots: list[Slot] = []
     values: list[tuple[str | None, ...]] = []
     for d, attr in enumerate(attrs):
         streams = [t[d] for t in tokens]
         if any(len(s) != len(streams[0]) for s in streams):
             return None
         known = [i for i in range(len(classes)) if d not in wildcards[i]]
-        arguments = _argument_names(streams[0])
+        arguments = argument_names(streams[0])
         for k, token in enumerate(streams[0]):
             if len({s[k].string for s in streams}) == 1:
                 continue
@@ -405,16 +389,16 @@ def _merge(
                 return None
             if len({streams[i][k].string for i in known}) == 1:
                 continue  # the same in every instance that has the step
-            slots.append(_Slot(d, k, attr, arguments.get(k, "value")))
+            slots.append(Slot(d, k, attr, arguments.get(k, "value")))
             values.append(
                 tuple(streams[i][k].string if i in known else None for i in range(len(streams)))
             )
     groups = _group_values(values)
-    groups = _ordered(groups, _channels(classes, "inputs"), _channels(classes, "outputs"))
-    names = _parameter_names(
+    groups = widths_first(groups, block_widths(classes, "inputs"), block_widths(classes, "outputs"))
+    names = parameter_names(
         [[slots[i] for i in members] for members in groups.values()],
         n_decl,
-        [_role(vector, classes) for vector in groups],
+        [width_role(vector, classes) for vector in groups],
     )
     substitution: dict[tuple[int, int], str] = {}
     kept: list[str] = []  # arguments forward reads: stored as attributes
@@ -486,127 +470,6 @@ def _group_values(values: list[tuple[str | None, ...]]) -> dict[tuple[str, ...],
 def _class_name(session: Session, wanted: str, instances: list[ClassModel]) -> str:
     """``wanted``, unique among the classes (the instance classes' names are free again)."""
     return unique_class(session, wanted)
-
-
-def _positional(callee: str) -> tuple[str, ...]:
-    """Names of a constructor's positional parameters: torch's signature for ``nn``
-    modules, the table above for keras2torch's helper modules."""
-    if callee in _HELPER_POSITIONAL:
-        return _HELPER_POSITIONAL[callee]
-    module = getattr(nn, callee, None) or getattr(nn.functional, callee, None)
-    try:
-        parameters = inspect.signature(module).parameters.values()
-    except (TypeError, ValueError):
-        return ()
-    return tuple(p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD)
-
-
-def _argument_names(tokens: list[tokenize.TokenInfo]) -> dict[int, str]:
-    """For each token index inside a call's arguments: the argument it belongs to."""
-    names: dict[int, str] = {}
-    stack: list[list] = []  # [callee, positional index, keyword or None]
-    previous_name = ""
-    for k, token in enumerate(tokens):
-        if token.string == "(":
-            callee = previous_name.rsplit(".", 1)[-1]
-            if callee:
-                stack.append([callee, 0, None])
-            else:  # a tuple: it belongs to the enclosing argument
-                stack.append(list(stack[-1]) if stack else ["", 0, None])
-                stack[-1][0] = "(tuple)" + (stack[-1][0] or "")
-        elif token.string == ")":
-            if stack:
-                stack.pop()
-        elif token.string == "," and stack:
-            frame = stack[-1]
-            if not frame[0].startswith("(tuple)"):
-                frame[1] += 1
-                frame[2] = None
-        elif token.string == "=" and stack and k > 0 and tokens[k - 1].type == tokenize.NAME:
-            stack[-1][2] = tokens[k - 1].string
-        elif token.type == tokenize.NUMBER and stack:
-            callee, position, keyword = stack[-1]
-            callee = callee.replace("(tuple)", "")
-            if keyword is None:
-                known = _positional(callee)
-                keyword = known[position] if position < len(known) else f"arg{position}"
-            names[k] = _READABLE.get(keyword, keyword)
-        if token.type == tokenize.NAME:
-            previous_name = (
-                previous_name + token.string if previous_name.endswith(".") else token.string
-            )
-        elif token.string == "." and previous_name:
-            previous_name += "."
-        else:
-            previous_name = ""
-    return names
-
-
-def _channels(classes: list[ClassModel], side: str) -> tuple[str, ...] | None:
-    """Each instance's channel count (last Keras axis) of its one input or output."""
-    counts = []
-    for cls in classes:
-        tensors = getattr(cls.graph, side) if cls.graph is not None else []
-        if len(tensors) != 1 or not tensors[0].shape or tensors[0].shape[-1] is None:
-            return None
-        counts.append(str(tensors[0].shape[-1]))
-    return tuple(counts)
-
-
-def _role(vector: tuple[str, ...], classes: list[ClassModel]) -> str:
-    """``in_channels``/``out_channels`` for numbers that are the block's input/output width."""
-    if vector == _channels(classes, "inputs"):
-        return "in_channels"
-    if vector == _channels(classes, "outputs"):
-        return "out_channels"
-    return ""
-
-
-def _ordered(groups: dict, inputs, outputs) -> dict:
-    """The block's input and output widths first, as torch's own modules take them."""
-    rank = {inputs: 0, outputs: 1}
-    order = sorted(enumerate(groups), key=lambda item: (rank.get(item[1], 2), item[0]))
-    return {vector: groups[vector] for _, vector in order}
-
-
-def _parameter_names(
-    groups: list[list[_Slot]], n_declarations: int, roles: list[str] | None = None
-) -> list[str]:
-    """A readable, unique name for each group of slots that vary together: the block's
-    ``in_channels`` and ``out_channels`` (its input's and output's widths, from ``roles``;
-    else the first layer's input and the last layer's output), ``channels`` for the width
-    in between, else the argument's own name (``stride``), prefixed with the attribute
-    where two groups would share it."""
-    proposals = []
-    roles = roles or [""] * len(groups)
-    widths = 0
-    for members, role in zip(groups, roles):
-        arguments = {m.argument for m in members}
-        channel_like = bool(arguments & set(_CHANNEL_ARGS))
-        if role:
-            proposals.append(role)
-        elif channel_like and any(roles):  # widths inside a block: "channels", then by layer
-            proposals.append("channels" if widths == 0 else f"{members[0].attr}_channels")
-            widths += 1
-        elif any(m.declaration == 0 and m.argument in _INPUT_ARGS for m in members):
-            proposals.append("in_channels")
-        elif channel_like and any(m.declaration == n_declarations - 1 for m in members):
-            proposals.append("out_channels")
-        elif channel_like:
-            proposals.append("channels")
-        else:
-            proposals.append(members[0].argument)
-    counts = {p: proposals.count(p) for p in proposals}
-    names, used = [], set()
-    for proposal, members in zip(proposals, groups):
-        name = proposal if counts[proposal] == 1 else f"{members[0].attr}_{members[0].argument}"
-        base, n = name, 1
-        while name in used:
-            n += 1
-            name = f"{base}_{n}"
-        used.add(name)
-        names.append(name)
-    return names
 
 
 def _join(tokens: list[tokenize.TokenInfo], parts: list[str]) -> str:
