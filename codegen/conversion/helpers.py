@@ -100,6 +100,16 @@ FEATURE_OWNERS: dict[str, str] = {
 }
 
 
+# Helpers that call another helper with arguments of their own: the callee must take every
+# argument the caller may pass on, whatever its own calls need.
+PASSED_ON: dict[str, dict[str, tuple[str, ...]]] = {
+    "BidirectionalRNN": {
+        "RNNLoop": ("initial_state", "mask", "zero_output_for_mask"),
+        "rnn_masked": ("initial_state", "zero_output_for_mask"),
+    },
+}
+
+
 def feature_owner(name: str) -> str:
     """The helper whose features ``name`` is rendered with (itself, for most)."""
     return FEATURE_OWNERS.get(name, name)

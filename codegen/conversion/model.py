@@ -19,7 +19,7 @@ from codegen.ir.graph import Graph, Tensor
 from codegen.ir.layout import Layout
 from codegen.ir.naming import Namespace
 
-from .helpers import DEPENDENCIES, FEATURES, feature_owner
+from .helpers import DEPENDENCIES, FEATURES, PASSED_ON, feature_owner
 from .registry import Registry
 
 
@@ -110,7 +110,10 @@ class Session:
     def helper_flags(self, name: str) -> dict[str, bool]:
         """Each feature of helper ``name``: whether some call of this model needs it."""
         owner = feature_owner(name)
-        used = self.helper_features.get(owner, set())
+        used = set(self.helper_features.get(owner, ()))
+        for caller, callees in PASSED_ON.items():
+            passed = set(callees.get(owner, ())) & self.helper_features.get(caller, set())
+            used |= passed
         return {feature: feature in used for feature in FEATURES.get(owner, ())}
 
 
