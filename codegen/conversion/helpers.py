@@ -86,7 +86,7 @@ FEATURES: dict[str, tuple[str, ...]] = {
         "return_state",
     ),
     "rnn_states": ("return_sequences",),
-    "BatchNorm": ("scale", "center", "frozen"),
+    "BatchNorm": ("scale", "center", "frozen"),  # each: a call sets it to its non-default
     "Normalize": ("adapted", "given", "invert", "eps"),
     "tf_resize": ("size", "scale_factor", "area", "bicubic", "lanczos", "antialias"),
 }
