@@ -104,7 +104,9 @@ class Session:
         owner = feature_owner(name)
         unknown = sorted(set(features) - set(FEATURES.get(owner, ())))
         if unknown:
-            raise ConversionError(f"internal: helper {name} has no feature(s) {unknown}")
+            raise ConversionError(
+                f"helper {name} has no feature(s) {unknown} (see conversion/helpers.py)"
+            )
         self.helper_features.setdefault(owner, set()).update(features)
 
     def helper_flags(self, name: str) -> dict[str, bool]:
