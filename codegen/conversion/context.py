@@ -270,8 +270,13 @@ class CallContext:
                 entry.keras_variable = variable_prefix + entry.keras_variable
         return expr.replace(builder.ref(step_in), input_expr), inner_layout
 
-    def helper(self, name: str) -> str:
-        self._builder.session.use_helper(name)
+    def helper(self, name: str, **features: bool) -> str:
+        """Emit helper ``name`` into ``model.py``; returns the name to call it by.
+
+        ``features`` (``causal=True``, ...) are the optional code paths this call needs; the
+        helper is rendered with those of every call (``conversion/helpers.py`` lists them).
+        """
+        self._builder.session.use_helper(name, [f for f, needed in features.items() if needed])
         return name
 
     @property

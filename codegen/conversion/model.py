@@ -10,15 +10,16 @@ from __future__ import annotations
 import builtins
 import keyword
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
+from codegen.errors import ConversionError
 from codegen.ir.graph import Graph, Tensor
 from codegen.ir.layout import Layout
 from codegen.ir.naming import Namespace
 
-from .helpers import DEPENDENCIES
+from .helpers import DEPENDENCIES, FEATURES, PASSED_ON, feature_owner
 from .registry import Registry
 
 
@@ -91,13 +92,32 @@ class Session:
         # Helpers made for this model (skeletons): name -> (template, values to render it).
         self.helper_views: dict[str, tuple[str, dict[str, Any]]] = {}
         self.skeletons: dict[int, str] = {}  # id(layer) -> its skeleton class
+        # Features of specialised helpers (helpers.FEATURES) that some call needs.
+        self.helper_features: dict[str, set[str]] = {}
 
-    def use_helper(self, name: str) -> None:
+    def use_helper(self, name: str, features: Iterable[str] = ()) -> None:
+        """Emit helper ``name`` (once), with at least the code paths ``features`` need."""
         for dep in DEPENDENCIES.get(name, ()):
             self.use_helper(dep)
         if name not in self.helpers:
             self.helpers.append(name)
             self.class_names.reserve(name)
+        owner = feature_owner(name)
+        unknown = sorted(set(features) - set(FEATURES.get(owner, ())))
+        if unknown:
+            raise ConversionError(
+                f"helper {name} has no feature(s) {unknown} (see conversion/helpers.py)"
+            )
+        self.helper_features.setdefault(owner, set()).update(features)
+
+    def helper_flags(self, name: str) -> dict[str, bool]:
+        """Each feature of helper ``name``: whether some call of this model needs it."""
+        owner = feature_owner(name)
+        used = set(self.helper_features.get(owner, ()))
+        for caller, callees in PASSED_ON.items():
+            passed = set(callees.get(owner, ())) & self.helper_features.get(caller, set())
+            used |= passed
+        return {feature: feature in used for feature in FEATURES.get(owner, ())}
 
 
 def unique_class(session: Session, name: str) -> str:

@@ -64,14 +64,15 @@ def render_source(
 
 
 def _helper_text(env: jinja2.Environment, session: Session, name: str) -> str:
-    """A helper made for this model (a skeleton), declared by a plugin, or a template."""
+    """A helper made for this model (a skeleton), declared by a plugin, or a template
+    rendered with the features this model uses."""
     if name in session.helper_views:  # made for this model: (template, values)
         template, view = session.helper_views[name]
         return env.get_template(template).render(**view).strip()
     source = session.registry.helpers.get(name)
     if source is not None:
         return source.strip()
-    return env.get_template(f"helpers/{name}.py.j2").render().strip()
+    return env.get_template(f"helpers/{name}.py.j2").render(**session.helper_flags(name)).strip()
 
 
 def _class_view(cls: ClassModel) -> dict:

@@ -15,21 +15,15 @@ import torch
 from torch import nn
 
 
-def rnn_masked(
-    rnn: nn.RNNBase,
-    x: torch.Tensor,
-    mask: torch.Tensor,
-    hx=None,
-    zero_output_for_mask: bool = False,
-):
-    """``rnn(x, hx)`` for nn.LSTM/nn.GRU/nn.RNN (batch_first) skipping masked steps like Keras.
+def rnn_masked(rnn: nn.RNNBase, x: torch.Tensor, mask: torch.Tensor):
+    """``rnn(x)`` for nn.LSTM/nn.GRU/nn.RNN (batch_first) skipping masked steps like Keras.
 
     Keras keeps the state unchanged at a masked step (``mask`` False) and outputs the previous
-    step's output there (zeros before the first real step; zeros at every masked step with
-    ``zero_output_for_mask``). Here each sequence's real steps, wherever they are, move to the
-    front and run packed; their outputs are then spread back over the time axis. A backward
-    direction (``bidirectional=True``) runs over the real steps in reverse, like Keras's
-    backward layer: at a masked step it shows the output of the next real step.
+    step's output there (zeros before the first real step). Here each sequence's real steps,
+    wherever they are, move to the front and run packed; their outputs are then spread back
+    over the time axis.
+    A backward direction (``bidirectional=True``) runs over the real steps in reverse, like
+    Keras's backward layer: at a masked step it shows the output of the next real step.
     """
     mask = mask.bool()
     steps = mask.shape[1]
@@ -42,7 +36,7 @@ def rnn_masked(
         batch_first=True,
         enforce_sorted=False,
     )
-    out, state = rnn(packed, hx)
+    out, state = rnn(packed)
     out = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=steps)[0]
     # out[:, k] is the output after k + 1 real steps. At time t the forward direction has
     # seen the real steps up to t, the backward direction those from t on.
@@ -52,52 +46,28 @@ def rnn_masked(
         out.chunk(2 if rnn.bidirectional else 1, dim=-1), (seen - 1, seen - mask.long())
     ):
         real = (index >= 0) & (index < lengths[:, None])
-        if zero_output_for_mask:
-            real = real & mask
         index = index.clamp(0, steps - 1).unsqueeze(-1).expand(-1, -1, half.shape[-1])
         outputs.append(torch.where(real.unsqueeze(-1), half.gather(1, index), 0.0))
+    output = torch.cat(outputs, dim=-1)
     # A sequence without real steps keeps its initial state.
     empty = (lengths == 0)[None, :, None]
     if isinstance(state, tuple):
-        initial = hx if hx is not None else tuple(torch.zeros_like(s) for s in state)
-        state = tuple(torch.where(empty, h0, h) for h, h0 in zip(state, initial))
+        state = tuple(torch.where(empty, 0.0, h) for h in state)
     else:
-        state = torch.where(
-            empty, hx if hx is not None else torch.zeros_like(state), state
-        )
-    return torch.cat(outputs, dim=-1), state
+        state = torch.where(empty, 0.0, state)
+    return output, state
 
 
-def rnn_bidirectional_outputs(
-    result,
-    merge_mode: str | None = "concat",
-    return_sequences: bool = False,
-    return_state: bool = False,
-):
+def rnn_bidirectional_outputs(result):
     """Keras Bidirectional's outputs from a bidirectional nn.LSTM/nn.GRU/nn.RNN's result.
 
     The backward half of the output is in forward time order, as Keras puts it back; the
-    backward layer's last output is at the first time step. States: the forward layer's,
-    then the backward layer's.
+    backward layer's last output is at the first time step.
     """
-    output, state = result
+    output = result[0]
     forward, backward = output.chunk(2, dim=-1)
-    if not return_sequences:
-        forward, backward = forward[:, -1], backward[:, 0]
-    if merge_mode == "concat":
-        merged = (torch.cat([forward, backward], dim=-1),)
-    elif merge_mode == "sum":
-        merged = (forward + backward,)
-    elif merge_mode == "ave":
-        merged = ((forward + backward) / 2,)
-    elif merge_mode == "mul":
-        merged = (forward * backward,)
-    else:  # None: both outputs
-        merged = (forward, backward)
-    if not return_state:
-        return merged[0] if len(merged) == 1 else merged
-    states = state if isinstance(state, tuple) else (state,)
-    return (*merged, *(s[0] for s in states), *(s[1] for s in states))
+    forward, backward = forward[:, -1], backward[:, 0]
+    return torch.cat([forward, backward], dim=-1)
 
 
 class TextClassifier(nn.Module):

@@ -19,13 +19,10 @@ from torch import nn
 
 
 class KerasMultiHeadAttention(nn.Module):
-    """Keras MultiHeadAttention / GroupQueryAttention on (batch, steps, features) tensors.
+    """Keras MultiHeadAttention on (batch, steps, features) tensors.
 
     Keras keeps each projection as a (features, heads, head_dim) kernel; here it is an
-    nn.Linear with heads * head_dim outputs, head-major. Scores are scaled by
-    1/sqrt(key_dim). Masks are True where attending is allowed; a query step with nothing
-    to attend to gets uniform weights, as in Keras (zero weights where Keras computes the
-    softmax itself: with dropout or returned scores).
+    nn.Linear with heads * head_dim outputs, head-major. Scores are scaled by 1/sqrt(key_dim).
     """
 
     def __init__(
@@ -33,97 +30,34 @@ class KerasMultiHeadAttention(nn.Module):
         embed_dim: int,
         num_heads: int,
         key_dim: int,
-        value_dim: int | None = None,
-        kdim: int | None = None,
-        vdim: int | None = None,
-        out_dim: int | None = None,
         bias: bool = True,
         dropout: float = 0.0,
-        num_kv_heads: int | None = None,
-        gate: bool = False,
-        sliding_window: int | None = None,
     ) -> None:
         super().__init__()
-        value_dim = value_dim or key_dim
-        vdim = vdim or embed_dim
-        kdim = kdim or vdim
-        kv_heads = num_kv_heads or num_heads
         self.num_heads = num_heads
-        self.num_kv_heads = kv_heads
         self.scale = 1.0 / math.sqrt(key_dim)
         self.dropout = dropout
-        self.sliding_window = sliding_window
         self.query = nn.Linear(embed_dim, num_heads * key_dim, bias=bias)
-        self.key = nn.Linear(kdim, kv_heads * key_dim, bias=bias)
-        self.value = nn.Linear(vdim, kv_heads * value_dim, bias=bias)
-        if gate:
-            self.gate = nn.Linear(embed_dim, num_heads * value_dim, bias=bias)
-        else:
-            self.gate = None
-        self.output = nn.Linear(num_heads * value_dim, out_dim or embed_dim, bias=bias)
+        self.key = nn.Linear(embed_dim, num_heads * key_dim, bias=bias)
+        self.value = nn.Linear(embed_dim, num_heads * key_dim, bias=bias)
+        self.output = nn.Linear(num_heads * key_dim, embed_dim, bias=bias)
 
-    def forward(
-        self,
-        query: torch.Tensor,
-        value: torch.Tensor,
-        key: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        query_mask: torch.Tensor | None = None,
-        value_mask: torch.Tensor | None = None,
-        key_mask: torch.Tensor | None = None,
-        causal: bool = False,
-        return_scores: bool = False,
-    ):
-        # Keras combines its masks into one (batch, T, S) mask: query steps (batch, T),
-        # value and key steps (batch, S), attention_mask (batch, T, S).
-        masks = [attention_mask]
-        if query_mask is not None:
-            masks.append(query_mask[:, :, None])
-        if value_mask is not None:
-            masks.append(value_mask[:, None, :])
-        if key_mask is not None:
-            masks.append(key_mask[:, None, :])
-        key = value if key is None else key
+    def forward(self, query: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         # (batch, steps, heads * dim) -> (batch, heads, steps, dim)
         q = self.query(query).unflatten(-1, (self.num_heads, -1)).transpose(1, 2)
-        k = self.key(key).unflatten(-1, (self.num_kv_heads, -1)).transpose(1, 2)
-        v = self.value(value).unflatten(-1, (self.num_kv_heads, -1)).transpose(1, 2)
-        if self.num_kv_heads != self.num_heads:
-            # Grouped-query attention: each key/value head serves a group of query heads.
-            k = k.repeat_interleave(self.num_heads // self.num_kv_heads, dim=1)
-            v = v.repeat_interleave(self.num_heads // self.num_kv_heads, dim=1)
-        t, s = q.shape[2], k.shape[2]
-        if self.sliding_window is not None:
-            steps = torch.arange(max(t, s), device=q.device)
-            distance = (steps[:t, None] - steps[None, :s]).abs()
-            masks.append(distance < self.sliding_window)
+        k = self.key(value).unflatten(-1, (self.num_heads, -1)).transpose(1, 2)
+        v = self.value(value).unflatten(-1, (self.num_heads, -1)).transpose(1, 2)
         # With dropout or returned scores Keras computes the softmax itself.
-        explicit = return_scores or self.dropout > 0.0
-        masks = [m for m in masks if m is not None]
-        if not masks and not explicit:
-            x = F.scaled_dot_product_attention(
-                q, k, v, is_causal=causal, scale=self.scale
-            )
-            scores = None
+        explicit = self.dropout > 0.0
+        if not explicit:
+            x = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
         else:
-            if causal:
-                masks.append(torch.ones(t, s, dtype=torch.bool, device=q.device).tril())
-            mask = None
-            for m in masks:
-                m = m[:, None] if m.dim() == 3 else m  # the same mask for every head
-                mask = m if mask is None else mask & m
             scores = (q * self.scale) @ k.transpose(-2, -1)
-            if mask is not None:
-                scores = scores.masked_fill(~mask, -1e9)
             scores = torch.softmax(scores, dim=-1)
-            if mask is not None and explicit:
-                scores = scores.masked_fill(~mask, 0.0)
             x = F.dropout(scores, self.dropout, self.training) @ v
         x = x.transpose(1, 2).flatten(2)  # (batch, T, heads * value_dim)
-        if self.gate is not None:
-            x = x * torch.sigmoid(self.gate(query))
         x = self.output(x)
-        return (x, scores) if return_scores else x
+        return x
 
 
 class TransformerClassifier(nn.Module):

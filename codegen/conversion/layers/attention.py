@@ -437,7 +437,22 @@ def _attention_layer(call, ctx: CallContext, grouped: bool) -> None:
         args.append("gate=True")
     if window is not None:
         args.append(f"sliding_window={int(window)}")
-    attr = ctx.module(f"{ctx.helper('KerasMultiHeadAttention')}({', '.join(args)})")
+    helper = ctx.helper(
+        "KerasMultiHeadAttention",
+        value_dim=value_dim != key_dim,
+        kdim=k_features != v_features,
+        vdim=v_features != q_features,
+        out_dim=out_features != q_features,
+        dropout=bool(dropout),
+        num_kv_heads=kv_heads != heads,
+        gate=gate,
+        sliding_window=window is not None,
+        key=k_pos is not None,
+        causal=causal,
+        return_scores=scores,
+        **{name: True for name, _ in masks},
+    )
+    attr = ctx.module(f"{helper}({', '.join(args)})")
     for torch_name, keras_name in (
         ("query", "query"),
         ("key", "key"),
@@ -522,7 +537,18 @@ def attention(call, ctx: CallContext) -> None:
             args.append(f"dim={dim}")
     if dropout:
         args.append(f"dropout={dropout!r}")
-    attr = ctx.module(f"{ctx.helper('KerasAttention')}({', '.join(args)})")
+    helper = ctx.helper(
+        "KerasAttention",
+        **{mode: True},
+        use_scale=use_scale,
+        dropout=bool(dropout),
+        key=len(positions) > 2,
+        query_mask=query_mask is not None,
+        value_mask=value_mask is not None,
+        causal=causal,
+        return_scores=scores,
+    )
+    attr = ctx.module(f"{helper}({', '.join(args)})")
     if use_scale:
         ctx.weight("scale", ctx.keras_weight("scale"), "scale")
     if mode == "concat":

@@ -106,7 +106,7 @@ def batch_norm(call, ctx: CallContext) -> None:
         attr = ctx.module(f"nn.BatchNorm{n}d({args}{'' if scale else ', affine=False'})")
         _note(ctx, _BATCH_NORM_NOTE)
     else:  # torch's affine flag covers both or neither; nn.BatchNorm*d cannot be frozen
-        ctx.helper("BatchNorm")
+        ctx.helper("BatchNorm", scale=not scale, center=not center, frozen=frozen)
         flags = "".join(
             f", {name}={value}"
             for name, value, default in (

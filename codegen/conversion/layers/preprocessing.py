@@ -19,7 +19,6 @@ from .normalization import _note, keras_epsilon
 MAX_INLINE_VALUES = 4096
 
 
-
 def _cast(ctx: CallContext, x: str) -> str:
     """Keras preprocessing layers compute in their float dtype: cast other inputs the same way."""
     src, dst = ctx.call.inputs[0].dtype, ctx.call.outputs[0].dtype
@@ -122,8 +121,14 @@ def normalization(call, ctx: CallContext) -> None:
     eps_arg = "" if eps == 1e-7 else f", eps={eps!r}"
     invert_arg = ", invert=True" if invert else ""
     x = _cast(ctx, ctx.input(0))
-    ctx.helper("Normalize")
     given_mean, given_variance = cfg.get("mean"), cfg.get("variance")
+    ctx.helper(
+        "Normalize",
+        adapted=given_mean is None,
+        given=given_mean is not None,
+        invert=invert,
+        eps=eps != 1e-7,
+    )
     if given_mean is None:  # adapted: the statistics are Keras variables
         mean = ctx.keras_weight("mean").reshape(broadcast).transpose(layout.perm)
         variance = ctx.keras_weight("variance").reshape(broadcast).transpose(layout.perm)

@@ -159,8 +159,14 @@ def _module_expr(ctx: CallContext, spec: _Spec, input_size: int, bidirectional=F
         if bidirectional:
             args.append("bidirectional=True")
         return f"{_TORCH[spec.kind]}({', '.join(args)})"
-    ctx.helper("RNNLoop")
-    ctx.helper(_LOOP[spec.kind])
+    ctx.helper(
+        _LOOP[spec.kind],
+        activation=spec.activation != "tanh",
+        recurrent_activation=spec.kind != "SimpleRNN" and spec.recurrent_activation != "sigmoid",
+        reset_before=spec.kind == "GRU" and not spec.reset_after,
+        dropout=bool(spec.dropout),
+        recurrent_dropout=bool(spec.recurrent_dropout),
+    )
     if not spec.use_bias:
         args.append("bias=False")
     if spec.kind == "GRU" and not spec.reset_after:
@@ -307,13 +313,22 @@ def _run_expr(
     mask: str | None,
     torch_module: bool,
     zero_output: bool,
+    module_helper: str = "RNNLoop",
+    bidirectional: bool = False,
 ) -> str:
-    """Expression whose value is what the torch module returns: (output, state)."""
+    """Expression whose value is what the torch module returns: (output, state).
+
+    ``module_helper`` is the helper module called when it is not a torch module (its
+    features follow the arguments it gets); ``bidirectional`` says a torch module is.
+    """
     state = f", {hx}" if hx else ""
     zero = ", zero_output_for_mask=True" if zero_output and mask else ""
+    features = dict(initial_state=bool(hx), zero_output_for_mask=bool(zero))
     if torch_module and mask:
-        ctx.helper("rnn_masked")
+        ctx.helper("rnn_masked", bidirectional=bidirectional, **features)
         return f"rnn_masked({attr}, {x}, {mask}{state}{zero})"
+    if not torch_module:
+        ctx.helper(module_helper, mask=bool(mask), **features)
     masked = f", mask={mask}" if mask else ""
     return f"{attr}({x}{state}{masked}{zero})"
 
@@ -356,7 +371,7 @@ def recurrent(call, ctx: CallContext) -> None:
     hx = _state_arg(ctx, args.states, kind, 1) if args.states else None
     run = _run_expr(ctx, attr, x, hx, mask, torch_module, spec.zero_output_for_mask)
     if spec.return_state:
-        ctx.helper("rnn_states")
+        ctx.helper("rnn_states", return_sequences=spec.return_sequences)
         sequences = ", return_sequences=True" if spec.return_sequences else ""
         expr = f"rnn_states({run}{sequences})"
         _outputs(ctx, expr, spec.return_sequences, 1 + _N_STATES[kind])
@@ -428,9 +443,15 @@ def bidirectional(call, ctx: CallContext) -> None:
         if len(rates) > 1:
             raise Unsupported("forward and backward layers with different dropout rates")
         rate = rates.pop() if rates else 0.0
-        ctx.helper("BidirectionalRNN")
-        ctx.helper("rnn_dropout")
-        ctx.helper("rnn_masked")
+        loops = [not s.exact_in_torch for s in (forward, backward)]
+        ctx.helper(
+            "BidirectionalRNN",
+            torch_layers=not all(loops),
+            loop_layers=any(loops),
+            dropout=bool(rate),
+        )
+        if rate:
+            ctx.helper("rnn_dropout")
         layers = [_module_expr(ctx, s, input_size) for s in (forward, backward)]
         extra = f", dropout={rate!r}" if rate else ""
         attr = ctx.module(f"BidirectionalRNN({layers[0]}, {layers[1]}{extra})")
@@ -440,14 +461,23 @@ def bidirectional(call, ctx: CallContext) -> None:
     mask = ctx.input(args.mask, keras_order(2)) if args.mask is not None else None
     hx = _state_arg(ctx, args.states, forward.kind, 2) if args.states else None
     # Keras's Bidirectional makes masked steps output zeros when it returns sequences.
-    run = _run_expr(ctx, attr, x, hx, mask, single, forward.return_sequences)
+    run = _run_expr(
+        ctx, attr, x, hx, mask, single, forward.return_sequences, "BidirectionalRNN", single
+    )
+    if mask and not single and (forward.exact_in_torch or backward.exact_in_torch):
+        ctx.helper("rnn_masked")  # called by BidirectionalRNN (with its own features)
     return_sequences, return_state = forward.return_sequences, forward.return_state
     n_merged = 2 if merge_mode is None else 1
     n_outputs = n_merged + (2 * _N_STATES[forward.kind] if return_state else 0)
     if merge_mode == "concat" and return_sequences and not return_state:
         ctx.output(f"{run}[0]", keras_order(3))
         return
-    ctx.helper("rnn_bidirectional_outputs")
+    ctx.helper(
+        "rnn_bidirectional_outputs",
+        **{"separate" if merge_mode is None else merge_mode: True},
+        return_sequences=return_sequences,
+        return_state=return_state,
+    )
     options = "" if merge_mode == "concat" else f", merge_mode={merge_mode!r}"
     options += ", return_sequences=True" if return_sequences else ""
     options += ", return_state=True" if return_state else ""
@@ -495,8 +525,17 @@ def conv_lstm(call, ctx: CallContext) -> None:
     if in_channels is None:
         raise Unsupported("an unknown number of input channels")
 
-    ctx.helper("RNNLoop")
-    ctx.helper("ConvLSTMLoop")
+    ctx.helper(
+        "ConvLSTMLoop",
+        stride=strides != (1,) * n,
+        padding=padding == "same" and max(strides) == 1,
+        pad=padding == "same" and max(strides) > 1,
+        dilation=dilation != (1,) * n,
+        activation=activation != "tanh",
+        recurrent_activation=recurrent_activation != "sigmoid",
+        dropout=bool(dropout),
+        recurrent_dropout=bool(recurrent_dropout),
+    )
     options = [str(in_channels), str(filters), repr(kernel_size)]
     if strides != (1,) * n:
         options.append(f"stride={strides!r}")
@@ -553,7 +592,7 @@ def conv_lstm(call, ctx: CallContext) -> None:
     run = _run_expr(ctx, attr, x, hx, mask, False, zero_output)
     output_layout = frames if return_sequences else channels_first(n + 2)
     if return_state:
-        ctx.helper("rnn_states")
+        ctx.helper("rnn_states", return_sequences=return_sequences)
         sequences = ", return_sequences=True" if return_sequences else ""
         layouts = [output_layout, channels_first(n + 2), channels_first(n + 2)]
         ctx.outputs(f"rnn_states({run}{sequences})", layouts)

@@ -149,8 +149,14 @@ def resize_expr(
     ):
         # Whole-number ratios: TF's area weights are plain box averages (or copies).
         return f'F.interpolate({x}, {target}, mode="area")'
-    ctx.helper("tf_resize")
     aa = ", antialias=True" if antialias and method.startswith("lanczos") else ""
+    ctx.helper(
+        "tf_resize",
+        size=size is not None,
+        scale_factor=size is None,
+        **{"lanczos" if method.startswith("lanczos") else method: True},
+        antialias=bool(aa),
+    )
     return f"tf_resize({x}, {target}, method={method!r}{aa})"
 
 
