@@ -1,7 +1,8 @@
 """The "regenerate with" command line a generated file records, written and read back.
 
 ``keras2torch verify`` reads the options a conversion used (class name, layout, reader,
-weights format) from the header of the ``model.py`` it checks; both directions live here so they cannot drift.
+weights format) from the header of the ``model.py`` it checks; both directions live here so
+they cannot drift.
 """
 
 from __future__ import annotations

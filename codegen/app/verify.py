@@ -125,6 +125,4 @@ def _weights_path(out_dir: Path, recorded: str) -> Path:
     for name in WEIGHTS_FILES.values():
         if (out_dir / name).is_file():
             return out_dir / name
-    raise InputError(
-        f"{preferred}: no such file; run keras2torch convert MODEL -o {out_dir} first"
-    )
+    raise InputError(f"{preferred}: no such file; run keras2torch convert MODEL -o {out_dir} first")

@@ -1,9 +1,9 @@
 """``--emit-test``: a pytest regression check for the user's repository.
 
 Writes ``OUT_DIR/test_model.py`` and ``OUT_DIR/model_reference.npz`` (the inputs, the user's
-own with ``--inputs`` or drawn as for ``--verify``, and the Keras model's outputs for them, in inference mode and, where it is deterministic, training
-mode). The test needs only torch, numpy and pytest, and still runs after ``model.py`` is
-edited by hand.
+own with ``--inputs`` or drawn as for ``--verify``, and the Keras model's outputs for them,
+in inference mode and, where it is deterministic, training mode). The test needs only torch,
+numpy and pytest, and still runs after ``model.py`` is edited by hand.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .manifest import TRANSFORM_NOTES
-from .noise_floor import NOISE_FACTOR
+from .noise_floor import NOISE_FACTOR, within_noise
 from .report_data import Report
 
 # First line of every report: marks the file as the tool's own (it is replaced on every run;
@@ -91,6 +91,18 @@ class _MarkdownHelpers:
     @staticmethod
     def mark(passed: bool | None) -> str:
         return {True: "✅", False: "❌", None: ""}[passed]
+
+    @staticmethod
+    def row_mark(row, tolerance: float) -> str:
+        """❌ outside the tolerance, ⚠️ where that is within the row's float64 noise floor."""
+        if row.passed is False and row.noise_rel is not None:
+            if within_noise(row.keras64_rel, row.noise_rel, tolerance):
+                return "⚠️"
+        return {True: "✅", False: "❌", None: ""}[row.passed]
+
+    @staticmethod
+    def outcome_mark(report: Report) -> str:
+        return {"passed": "✅", "inconclusive": "⚠️"}.get(report.outcome, "❌")
 
     @staticmethod
     def transform(text: str) -> str:

@@ -34,7 +34,14 @@ from .instrument import Recorder, instrument, load_instrumented
 from .keras_values import keras_final_outputs, keras_models, keras_values, stochastic_layers
 from .manifest import param_counts, weight_manifest
 from .markdown import REPORT_MARKER, render_report
-from .noise_floor import fill_layer_noise, float64_inputs, float64_module, output_noise
+from .noise_floor import (
+    SPREAD_RUNS,
+    fill_layer_noise,
+    float64_inputs,
+    float64_module,
+    nudged_inputs,
+    output_noise,
+)
 from .report_data import Report
 from .rows import build_rows, fill_errors
 from .torch_values import final_outputs, run_module, state_dict_mismatch
@@ -62,8 +69,8 @@ def build_report(
     ``generated`` is :class:`codegen.api.Generated` for ``model``; its statements, layouts
     and weights describe what the module should compute. ``inputs``: the user's own
     (:func:`codegen.check.inputs.choose_inputs` takes a path, arrays or
-    :class:`CheckInputs`); by default, drawn from what the model records. Problems with the module itself
-    (it does not load, its state_dict does not fit, forward raises) end up in
+    :class:`CheckInputs`); by default, drawn from what the model records. Problems with the
+    module itself (it does not load, its state_dict does not fit, forward raises) end up in
     ``Report.error``; a source that does not parse raises :class:`InputError`.
     """
     top: ClassModel = generated.top
@@ -158,10 +165,10 @@ def build_report(
         values32 = recorder.values
         out64 = floor.run(report, training=False)
         if out64 is not None:
-            report.noise += output_noise(
-                names, expected, final_outputs(actual, top), out64, tolerance
-            )
-            fill_layer_noise(rows, classes, values32, recorder.values, keras_vals)
+            values64 = recorder.values
+            runs = [final_outputs(actual, top)] + floor.spread(torch_module, training=False)
+            report.noise += output_noise(names, expected, runs, out64, tolerance)
+            fill_layer_noise(rows, classes, values32, values64, keras_vals)
 
     random = stochastic_layers(graph)
     if random:
@@ -179,9 +186,9 @@ def build_report(
                 out64 = floor.run(report, training=True)
                 if out64 is not None:
                     train_names = [f"{n} (training mode)" for n in names]
-                    report.noise += output_noise(
-                        train_names, expected_t, final_outputs(actual_t, top), out64, tolerance
-                    )
+                    runs = [final_outputs(actual_t, top)]
+                    runs += floor.spread(torch_module, training=True)
+                    report.noise += output_noise(train_names, expected_t, runs, out64, tolerance)
             fill_errors(rows, classes, recorder.values, keras_vals_t, "train_rel", tolerance)
             report.train_note = "BatchNorm and the like use the statistics of the same batch"
         except Exception as exc:  # noqa: BLE001
@@ -200,7 +207,7 @@ class _NoiseRun:
 
     def __init__(self, cls, state_dict, inputs, top: ClassModel, recorder: Recorder) -> None:
         self.cls, self.state_dict, self.top, self.recorder = cls, state_dict, top, recorder
-        self.inputs = float64_inputs(inputs)
+        self.raw_inputs, self.inputs = inputs, float64_inputs(inputs)
         self.module = None
 
     def run(self, report: Report, training: bool) -> list[np.ndarray] | None:
@@ -216,6 +223,15 @@ class _NoiseRun:
                 f"the port could not run in float64 ({type(exc).__name__}: {one_line(exc)})"
             )
             return None
+
+    def spread(self, module, training: bool) -> list[list[np.ndarray]]:
+        """The float32 port's outputs on inputs nudged by rounding-sized steps."""
+        runs = []
+        for run in range(SPREAD_RUNS):
+            inputs = nudged_inputs(self.raw_inputs, run)
+            out = run_module(module, inputs, self.top.input_layouts, self.recorder, training)
+            runs.append(final_outputs(out, self.top))
+        return runs
 
 
 def verify_and_report(
