@@ -141,11 +141,13 @@ def test_convert_json_quiet_and_exit_statuses(tmp_path, capsys, model_file):
     # --quiet: nothing on stdout, nothing on stderr.
     status, out, err = run_main(capsys, "convert", path, "-o", tmp_path / "b", "--quiet")
     assert (status, out, err) == (0, "", "")
-    # 1: verification outside its tolerance (the summary says so).
+    # 3: outside a tolerance below float32 precision, but Keras is as close to the port in
+    # float64 as the float32 port is: inconclusive (a wrong port's exit 1 is in
+    # tests/check/test_noise_floor.py).
     status, out, err = run_main(
         capsys, "convert", path, "-o", tmp_path / "c", "--verify", "--tolerance", "1e-30"
     )
-    assert status == 1 and "FAILED" in out
+    assert status == 3 and "INCONCLUSIVE" in out
     # 2: bad input, one line on stderr, JSON error object with --json.
     status, out, err = run_main(
         capsys, "convert", tmp_path / "missing.keras", "-o", tmp_path / "d", "--json"

@@ -1,7 +1,8 @@
 """The "regenerate with" command line a generated file records, written and read back.
 
-``keras2torch verify`` reads the options a conversion used (class name, layout, reader) from
-the header of the ``model.py`` it checks; both directions live here so they cannot drift.
+``keras2torch verify`` reads the options a conversion used (class name, layout, reader,
+weights format) from the header of the ``model.py`` it checks; both directions live here so
+they cannot drift.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ def regenerate_command(
     channels_first: bool,
     reader: str | None = None,
     structured: bool = False,
+    weights_format: str = "pt",
 ) -> str:
     parts = ["keras2torch", "convert", shlex.quote(source), "-o", shlex.quote(str(out_dir))]
     if class_name:
@@ -28,11 +30,14 @@ def regenerate_command(
         parts += ["--reader", reader]
     if structured:
         parts.append("--structured")
+    if weights_format != "pt":
+        parts += ["--weights-format", weights_format]
     return " ".join(parts)
 
 
 def detect_options(source: str) -> dict:
-    """``class_name``/``channels_first`` from the "regenerate with" line of a generated file."""
+    """The options (``class_name``, ``channels_first``, ``reader``, ``structured``,
+    ``weights_format``) the "regenerate with" line of a generated file records."""
     options: dict = {}
     match = re.search(r"regenerate with:\s*\n\s*(keras2torch convert[^\n]*)", source)
     if not match:
@@ -49,6 +54,10 @@ def detect_options(source: str) -> dict:
         i = words.index("--reader")
         if i + 1 < len(words) and words[i + 1] in ("file", "keras"):
             options["reader"] = words[i + 1]
+    if "--weights-format" in words:
+        i = words.index("--weights-format")
+        if i + 1 < len(words) and words[i + 1] in ("pt", "safetensors"):
+            options["weights_format"] = words[i + 1]
     if "--class-name" in words:
         i = words.index("--class-name")
         if i + 1 < len(words) and words[i + 1].isidentifier():

@@ -19,6 +19,7 @@ from codegen.check.compare import (
     load_module_from_source,
 )
 from codegen.check.emit_test import test_files
+from codegen.check.inputs import choose_inputs
 from codegen.check.report import REPORT_FILE, check_report_path, verify_and_report
 from codegen.check.runnable import check_verifiable
 from codegen.conversion.engine import convert_graph
@@ -31,12 +32,13 @@ from codegen.read.from_keras import read_model
 from codegen.read.paths import READERS, load_reference, read_path
 from codegen.render.source import render_source
 from codegen.structure.pipeline import convert_structured
-from codegen.render.write import check_overwrite, state_dict_bytes, write_all
+from codegen.render.weights import read_weights, weights_bytes, weights_file
+from codegen.render.write import check_overwrite, write_all
 
 from .command_line import regenerate_command
 
 MODULE_FILE = "model.py"
-WEIGHTS_FILE = "model.pt"
+WEIGHTS_FILE = "model.pt"  # the default; model.safetensors with weights_format="safetensors"
 
 
 @dataclass
@@ -74,6 +76,16 @@ class ConversionResult:
         return all(e.passed for e in self.errors) and (self.report is None or self.report.passed)
 
     @property
+    def outcome(self) -> str | None:
+        """``"passed"``, ``"inconclusive"`` (within the float64 noise floor) or ``"failed"``;
+        None when not verified."""
+        if self.errors is None:
+            return None
+        if self.report is not None:
+            return self.report.outcome
+        return "passed" if self.passed else "failed"
+
+    @property
     def max_abs_error(self) -> float | None:
         return None if not self.errors else max(e.max_abs for e in self.errors)
 
@@ -107,6 +119,7 @@ def generate(
     plugins: Any = None,
     registry: Registry | None = None,
     structured: bool = False,
+    weights_format: str = "pt",
 ) -> Generated:
     """Convert a loaded Keras model (or a :class:`Graph` a reader made) to source and a
     state_dict, without writing files.
@@ -128,7 +141,13 @@ def generate(
         session = convert_graph(graph, options, class_name=class_name, registry=registry)
     if command is None:
         command = "keras2torch convert MODEL -o OUT_DIR"
-    text = render_source(session, source=source, command=command, version=__version__)
+    text = render_source(
+        session,
+        source=source,
+        command=command,
+        version=__version__,
+        weights_file=weights_file(weights_format),
+    )
     state_dict = OrderedDict(
         (w.key, torch.from_numpy(w.array.copy())) for w in session.classes[-1].weights
     )
@@ -150,6 +169,8 @@ def convert(
     plugins: Any = None,
     allow_unsupported: bool = False,
     structured: bool = False,
+    inputs: Any = None,
+    weights_format: str = "pt",
 ) -> ConversionResult:
     """Port a Keras model (a ``keras.Model`` or a path to ``.keras``/``.h5``) to ``out_dir``.
 
@@ -161,9 +182,17 @@ def convert(
     TensorFlow; legacy ``.h5`` files Keras 3 cannot load included), ``"keras"`` loads it with
     Keras 3; ``None`` (default) uses the file reader and falls back to Keras only for what
     that reader cannot reproduce.
+
+    ``inputs`` (for ``verify`` and ``emit_test``): the data to check on instead of random
+    inputs, a path to an ``.npz``/``.npy`` file or arrays (a list, a dict by input name);
+    checked against the model before anything is written. ``weights_format="safetensors"``
+    writes ``model.safetensors`` instead of ``model.pt``.
     """
     if reader not in READERS:
         raise InputError(f"reader={reader!r}: expected one of {', '.join(r for r in READERS if r)}")
+    weights_name = weights_file(weights_format)
+    if inputs is not None and not (verify or emit_test):
+        raise InputError("inputs (--inputs) are checked with verify (--verify) or emit_test")
     # The plugins' converters (and Keras classes they define), loaded before reading.
     registry = converter_registry(plugins, allow_unsupported=allow_unsupported)
     timings: dict[str, float] = {}
@@ -183,7 +212,13 @@ def convert(
 
     start = time.perf_counter()
     command = regenerate_command(
-        source if is_path else "MODEL", out_dir, class_name, channels_first, reader, structured
+        source if is_path else "MODEL",
+        out_dir,
+        class_name,
+        channels_first,
+        reader,
+        structured,
+        weights_format,
     )
     generated = generate(
         graph if graph is not None else model,
@@ -194,8 +229,11 @@ def convert(
         allow_unsupported=allow_unsupported,
         registry=registry,
         structured=structured,
+        weights_format=weights_format,
     )
     top = generated.top
+    # The user's inputs must fit the model before anything is written.
+    chosen = choose_inputs(generated.graph, inputs, batch_size) if verify or emit_test else None
     if verify:
         check_verifiable(generated, model)  # skeletons/stand-ins cannot run: say so up front
     # Prove the module is complete before writing anything: strict load of every key.
@@ -210,10 +248,10 @@ def convert(
     timings["convert"] = time.perf_counter() - start
 
     module_path = out_dir / MODULE_FILE
-    weights_path = out_dir / WEIGHTS_FILE
+    weights_path = out_dir / weights_name
     files = {
         module_path: generated.source.encode(),
-        weights_path: state_dict_bytes(generated.state_dict),
+        weights_path: weights_bytes(generated.state_dict, weights_format),
     }
     reference = ""
     if emit_test:  # test_model.py + the Keras reference outputs, made before anything is written
@@ -221,7 +259,14 @@ def convert(
             model, reference = load_reference(model_or_path)
         files.update(
             test_files(
-                model, generated, out_dir, source=source, tolerance=tolerance, batch_size=batch_size
+                model,
+                generated,
+                out_dir,
+                source=source,
+                tolerance=tolerance,
+                batch_size=batch_size,
+                inputs=chosen,
+                weights_file=weights_name,
             )
         )
     if verify:
@@ -262,6 +307,8 @@ def convert(
             tolerance=result.tolerance,
             batch_size=batch_size,
             force=force,
+            inputs=chosen,
+            weights_file=weights_name,
         )
         result.errors = result.report.output_errors
         timings["verify"] = time.perf_counter() - start
@@ -291,7 +338,7 @@ def _same_state_dict(path: Path, state_dict) -> bool:
     import torch
 
     try:
-        existing = torch.load(path, weights_only=True, map_location="cpu")
+        existing = read_weights(path)
     except Exception:
         return False
     return list(existing) == list(state_dict) and all(

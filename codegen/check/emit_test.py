@@ -1,9 +1,9 @@
 """``--emit-test``: a pytest regression check for the user's repository.
 
-Writes ``OUT_DIR/test_model.py`` and ``OUT_DIR/model_reference.npz`` (random inputs and the
-Keras model's outputs for them, in inference mode and, where it is deterministic, training
-mode). The test needs only torch, numpy and pytest, and still runs after ``model.py`` is
-edited by hand.
+Writes ``OUT_DIR/test_model.py`` and ``OUT_DIR/model_reference.npz`` (the inputs, the user's
+own with ``--inputs`` or drawn as for ``--verify``, and the Keras model's outputs for them,
+in inference mode and, where it is deterministic, training mode). The test needs only torch,
+numpy and pytest, and still runs after ``model.py`` is edited by hand.
 """
 
 from __future__ import annotations
@@ -33,13 +33,15 @@ def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def reference_arrays(model: Any, generated: Any, batch_size: int = 2) -> tuple[dict, bool]:
+def reference_arrays(
+    model: Any, generated: Any, batch_size: int = 2, inputs: Any = None
+) -> tuple[dict, bool]:
     """Inputs and Keras outputs; returns ``(arrays, training mode included)``."""
+    from .inputs import choose_inputs
     from .keras_values import keras_final_outputs, stochastic_layers
-    from .report import report_inputs
 
     graph = generated.graph
-    inputs = report_inputs(graph, batch_size)
+    inputs = choose_inputs(graph, inputs, batch_size).arrays
     arrays: dict[str, np.ndarray] = {}
     for i, array in enumerate(inputs):
         arrays[f"input_{i}"] = array
@@ -59,6 +61,7 @@ def test_source(
     source: str,
     tolerance: float,
     training: bool,
+    weights_file: str = "model.pt",
 ) -> str:
     import black
 
@@ -82,6 +85,8 @@ def test_source(
             output_perms=repr([tuple(layout.perm) for layout in top.output_layouts]),
             n_outputs=len(top.output_layouts),
             training=training,
+            weights_file=weights_file,
+            safetensors=weights_file.endswith(".safetensors"),
         )
     )
     formatted = black.format_str(text, mode=black.Mode())
@@ -97,18 +102,21 @@ def test_files(
     source: str,
     tolerance: float | None = None,
     batch_size: int = 2,
+    inputs: Any = None,
+    weights_file: str = "model.pt",
 ) -> dict[Path, bytes]:
     """The two files ``--emit-test`` writes, as ``{path: content}`` (nothing written yet)."""
     from .compare import DEFAULT_TOLERANCE
 
     out_dir = Path(out_dir)
-    arrays, training = reference_arrays(model, generated, batch_size)
+    arrays, training = reference_arrays(model, generated, batch_size, inputs)
     text = test_source(
         generated,
         model_name=str(getattr(model, "name", generated.graph.name)),
         source=source,
         tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
         training=training,
+        weights_file=weights_file,
     )
     return {out_dir / TEST_FILE: text.encode(), out_dir / REFERENCE_FILE: npz_bytes(arrays)}
 

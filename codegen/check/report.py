@@ -5,7 +5,8 @@ optionally the module source and ``state_dict`` as they are now (a hand-edited `
 Out: a :class:`Report` (:func:`build_report`) and ``REPORT.md`` (:func:`write_report`; never
 over a REPORT.md the tool did not write unless forced).
 
-Both models run on the same random inputs (:func:`report_inputs`). Keras's value of every layer
+Both models run on the same inputs (:mod:`.inputs`: the user's own, or drawn from what the
+model records). Keras's value of every layer
 call comes from :mod:`.keras_values`; the torch values come from the generated forward itself,
 executed statement by statement (:mod:`.instrument`). Each value is turned back into Keras's
 axis order with the layout the engine recorded for that tensor (:mod:`.torch_values`) and
@@ -27,11 +28,20 @@ from codegen.errors import InputError
 from codegen.ir.graph import Graph
 from codegen.render.write import atomic_write_bytes
 
-from .compare import DEFAULT_TOLERANCE, OutputError, compare, sample_inputs
+from .compare import DEFAULT_TOLERANCE, OutputError, compare
+from .inputs import CheckInputs, choose_inputs
 from .instrument import Recorder, instrument, load_instrumented
 from .keras_values import keras_final_outputs, keras_models, keras_values, stochastic_layers
 from .manifest import param_counts, weight_manifest
 from .markdown import REPORT_MARKER, render_report
+from .noise_floor import (
+    SPREAD_RUNS,
+    fill_layer_noise,
+    float64_inputs,
+    float64_module,
+    nudged_inputs,
+    output_noise,
+)
 from .report_data import Report
 from .rows import build_rows, fill_errors
 from .torch_values import final_outputs, run_module, state_dict_mismatch
@@ -52,12 +62,15 @@ def build_report(
     batch_size: int = 2,
     module_file: str = "model.py",
     weights_file: str = "model.pt",
+    inputs: Any = None,
 ) -> Report:
     """Compare the module in ``module_source`` (default: the generated one) with Keras.
 
     ``generated`` is :class:`codegen.api.Generated` for ``model``; its statements, layouts
-    and weights describe what the module should compute. Problems with the module itself
-    (it does not load, its state_dict does not fit, forward raises) end up in
+    and weights describe what the module should compute. ``inputs``: the user's own
+    (:func:`codegen.check.inputs.choose_inputs` takes a path, arrays or
+    :class:`CheckInputs`); by default, drawn from what the model records. Problems with the
+    module itself (it does not load, its state_dict does not fit, forward raises) end up in
     ``Report.error``; a source that does not parse raises :class:`InputError`.
     """
     top: ClassModel = generated.top
@@ -95,8 +108,11 @@ def build_report(
     report.edited_lines = sum(1 for how in inst.matched.values() if how == "edited")
     report.unmatched_lines = sum(len(c.statements) for c in classes.values()) - len(inst.matched)
 
-    inputs = report_inputs(graph, batch_size)
+    chosen = choose_inputs(graph, inputs, batch_size)
+    inputs = chosen.arrays
+    report.batch = chosen.batch
     report.input_shapes = [tuple(a.shape) for a in inputs]
+    report.input_notes, report.inputs_given = chosen.notes, chosen.given
     expected = keras_final_outputs(model, inputs, training=False)
     names = ["output"] if len(expected) == 1 else [f"output {i}" for i in range(len(expected))]
 
@@ -144,6 +160,15 @@ def build_report(
         return report
     report.outputs = compare(names, expected, final_outputs(actual, top), tolerance)
     fill_errors(rows, classes, recorder.values, keras_vals, "max_rel", tolerance)
+    floor = _NoiseRun(cls, state_dict, inputs, top, recorder)
+    if not all(e.passed for e in report.outputs):
+        values32 = recorder.values
+        out64 = floor.run(report, training=False)
+        if out64 is not None:
+            values64 = recorder.values
+            runs = [final_outputs(actual, top)] + floor.spread(torch_module, training=False)
+            report.noise += output_noise(names, expected, runs, out64, tolerance)
+            fill_layer_noise(rows, classes, values32, values64, keras_vals)
 
     random = stochastic_layers(graph)
     if random:
@@ -157,6 +182,13 @@ def build_report(
             report.train_outputs = compare(
                 names, expected_t, final_outputs(actual_t, top), tolerance
             )
+            if not all(e.passed for e in report.train_outputs):
+                out64 = floor.run(report, training=True)
+                if out64 is not None:
+                    train_names = [f"{n} (training mode)" for n in names]
+                    runs = [final_outputs(actual_t, top)]
+                    runs += floor.spread(torch_module, training=True)
+                    report.noise += output_noise(train_names, expected_t, runs, out64, tolerance)
             fill_errors(rows, classes, recorder.values, keras_vals_t, "train_rel", tolerance)
             report.train_note = "BatchNorm and the like use the statistics of the same batch"
         except Exception as exc:  # noqa: BLE001
@@ -166,16 +198,40 @@ def build_report(
 
 
 def report_inputs(graph: Graph, batch_size: int = 2) -> list[np.ndarray]:
-    """The random inputs both models run on, in Keras layout."""
-    inputs = sample_inputs(
-        [t.shape for t in graph.inputs], [t.dtype for t in graph.inputs], batch=batch_size
-    )
-    # A float input that feeds an Embedding holds token ids: give it small whole numbers.
-    users = graph.consumers()
-    for i, tensor in enumerate(graph.inputs):
-        if any(call.layer.class_name == "Embedding" for call in users.get(id(tensor), [])):
-            inputs[i] = np.abs(np.round(inputs[i] * 3)).astype(inputs[i].dtype)
-    return inputs
+    """The inputs drawn when the user gives none, in Keras layout."""
+    return choose_inputs(graph, None, batch_size).arrays
+
+
+class _NoiseRun:
+    """The port again in float64 (one module for both modes); None and a note if it fails."""
+
+    def __init__(self, cls, state_dict, inputs, top: ClassModel, recorder: Recorder) -> None:
+        self.cls, self.state_dict, self.top, self.recorder = cls, state_dict, top, recorder
+        self.raw_inputs, self.inputs = inputs, float64_inputs(inputs)
+        self.module = None
+
+    def run(self, report: Report, training: bool) -> list[np.ndarray] | None:
+        try:
+            if self.module is None:
+                self.module = float64_module(self.cls, self.state_dict)
+            out = run_module(
+                self.module, self.inputs, self.top.input_layouts, self.recorder, training
+            )
+            return final_outputs(out, self.top)
+        except Exception as exc:  # noqa: BLE001 - code that only runs in float32
+            report.noise_note = (
+                f"the port could not run in float64 ({type(exc).__name__}: {one_line(exc)})"
+            )
+            return None
+
+    def spread(self, module, training: bool) -> list[list[np.ndarray]]:
+        """The float32 port's outputs on inputs nudged by rounding-sized steps."""
+        runs = []
+        for run in range(SPREAD_RUNS):
+            inputs = nudged_inputs(self.raw_inputs, run)
+            out = run_module(module, inputs, self.top.input_layouts, self.recorder, training)
+            runs.append(final_outputs(out, self.top))
+        return runs
 
 
 def verify_and_report(
@@ -187,10 +243,18 @@ def verify_and_report(
     tolerance: float | None = None,
     batch_size: int = 2,
     force: bool = False,
+    inputs: Any = None,
+    weights_file: str = "model.pt",
 ) -> tuple[Report, Path]:
     """``convert --verify``: compare the freshly generated module and write REPORT.md."""
     report = build_report(
-        model, generated, source=source, tolerance=tolerance, batch_size=batch_size
+        model,
+        generated,
+        source=source,
+        tolerance=tolerance,
+        batch_size=batch_size,
+        inputs=inputs,
+        weights_file=weights_file,
     )
     return report, write_report(report, Path(out_dir), force)
 
@@ -240,6 +304,7 @@ def write_report(report: Report, out_dir: Path, force: bool = False) -> Path:
 
 __all__ = [
     "REPORT_FILE",
+    "CheckInputs",
     "build_report",
     "check_report_path",
     "one_line",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .compare import OutputError
 from .manifest import ManifestRow, ParamCounts
+from .noise_floor import NoiseFloor
 from .rows import LayerRow, first_jump
 
 
@@ -25,7 +26,9 @@ class Report:
     weights_file: str
     tolerance: float
     batch: int
-    input_shapes: list[tuple]  # the concrete shapes of the random inputs
+    input_shapes: list[tuple]  # the concrete shapes of the inputs both models ran on
+    input_notes: list[str] = field(default_factory=list)  # per input: drawn how and why, or whose
+    inputs_given: bool = False  # the user's own data (--inputs), not drawn
     versions: dict[str, str] = field(default_factory=dict)
     outputs: list[OutputError] = field(default_factory=list)
     train_outputs: list[OutputError] | None = None
@@ -38,6 +41,10 @@ class Report:
     error: str | None = None  # the module could not be built, loaded or run
     edited_lines: int = 0
     unmatched_lines: int = 0
+    # Measured when the float32 comparison failed: one entry per output (training mode's
+    # named as in output_errors); noise_note says why it could not be measured.
+    noise: list[NoiseFloor] = field(default_factory=list)
+    noise_note: str = ""
 
     @property
     def total_params(self) -> int:
@@ -68,3 +75,21 @@ class Report:
             and all(e.passed for e in self.output_errors)
             and (self.params is None or self.params.total_ok)
         )
+
+    @property
+    def inconclusive(self) -> bool:
+        """Every output outside the tolerance is within the float64 noise floor."""
+        if self.passed or self.error is not None or not self.outputs:
+            return False
+        if self.params is not None and not self.params.total_ok:
+            return False
+        floors = {n.name: n for n in self.noise}
+        failing = [e for e in self.output_errors if not e.passed]
+        return all(e.name in floors and floors[e.name].within for e in failing)
+
+    @property
+    def outcome(self) -> str:
+        """``"passed"``, ``"inconclusive"`` or ``"failed"``."""
+        if self.passed:
+            return "passed"
+        return "inconclusive" if self.inconclusive else "failed"

@@ -43,6 +43,9 @@ class LayerRow:
     max_abs: float | None = None
     max_rel: float | None = None
     train_rel: float | None = None
+    # The float64 noise floor, measured when the float32 comparison failed (noise_floor.py):
+    noise_rel: float | None = None  # float32 port vs float64 port
+    keras64_rel: float | None = None  # Keras vs float64 port
     passed: bool | None = None
     edited: bool = False
     note: str = ""

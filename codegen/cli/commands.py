@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-EXIT_OK, EXIT_VERIFY_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_VERIFY_FAILED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
 PLUGIN_HELP = (
     "a Python file or module registering converters for your own Keras layer classes "
@@ -31,6 +31,18 @@ def add_plugin_option(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="FILE_OR_MODULE",
         help=PLUGIN_HELP,
+    )
+
+
+def add_inputs_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--inputs",
+        metavar="FILE",
+        default=None,
+        help="check on your own data instead of random inputs (the best check a port can "
+        "have): an .npz with one array per model input, named as the inputs or in order, or "
+        "an .npy for a model with one input; any batch size, integer and boolean arrays "
+        "included (needs --verify or --emit-test with convert)",
     )
 
 
@@ -225,7 +237,9 @@ def finish(args, result) -> int:
     """Print the summary (or JSON) and return the exit status."""
     from .summary import dumps, format_summary, result_json, use_color
 
-    status = EXIT_VERIFY_FAILED if result.verified and not result.passed else EXIT_OK
+    status = {None: EXIT_OK, "passed": EXIT_OK, "inconclusive": EXIT_INCONCLUSIVE}.get(
+        result.outcome, EXIT_VERIFY_FAILED
+    )
     started = getattr(args, "started", None)
     elapsed = None if started is None else time.perf_counter() - started
     if getattr(args, "json", False):

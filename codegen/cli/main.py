@@ -10,11 +10,24 @@ import argparse  # noqa: E402
 import sys  # noqa: E402
 import warnings  # noqa: E402
 
-EXIT_OK, EXIT_VERIFY_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_VERIFY_FAILED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+
+EXIT_STATUS = """\
+exit status:
+  0  success; a verified port matches Keras within the tolerance
+  1  verification FAILED: the port is outside the tolerance and outside float32 noise
+  2  bad input: a missing or damaged file, unsupported layers, inputs that do not fit
+  3  INCONCLUSIVE: outside the tolerance, but Keras is about as far from the port run
+     in float64 as the float32 port is: |keras - port64| <= 10 |port32 - port64| +
+     tolerance (relative to max(1, max|keras|), per output); the model amplifies
+     float32 rounding on these inputs: verify with --inputs on real data
+"""
 
 EXAMPLES = """\
 examples:
+  keras2torch convert model.keras -o ported/ --verify --inputs batch.npz
   keras2torch convert model.keras -o ported/ --verify
+  keras2torch convert model.keras -o ported/ --weights-format safetensors
   keras2torch convert legacy.h5 -o ported/ --class-name Classifier --channels-first
   keras2torch convert model.h5 -o ported/ --reader keras
   keras2torch convert model.keras -o ported/ --plugin my_converters.py --verify
@@ -38,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert = commands.add_parser(
         "convert",
         help="convert a .keras/.h5 model into OUT_DIR/model.py and OUT_DIR/model.pt",
-        epilog=EXAMPLES,
+        epilog=EXAMPLES + "\n" + EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     convert.add_argument("model", metavar="MODEL", help="a .keras or .h5 model file")
@@ -82,8 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write OUT_DIR/test_model.py and OUT_DIR/model_reference.npz: a pytest check "
         "of model.py against Keras's outputs that needs only torch, numpy and pytest",
     )
-    from .commands import add_commands, add_convert_options
+    convert.add_argument(
+        "--weights-format",
+        choices=("pt", "safetensors"),
+        default="pt",
+        help="write the state_dict as OUT_DIR/model.pt (torch.save, default) or "
+        "OUT_DIR/model.safetensors (no pickle: loading it runs no code)",
+    )
+    from .commands import add_commands, add_convert_options, add_inputs_option
 
+    add_inputs_option(convert)
     add_convert_options(convert)  # --plugin, --allow-unsupported, --quiet, --json
     _add_verify_parser(commands)
     add_commands(commands)  # inspect, layers
@@ -92,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 VERIFY_EXAMPLES = """\
 examples:
+  keras2torch verify model.keras ported/ --inputs batch.npz
   keras2torch verify model.keras ported/
   keras2torch verify model.keras ported/ --tolerance 1e-3
 """
@@ -106,8 +128,9 @@ def _add_verify_parser(commands) -> None:
         "not) on the same random inputs. Compares the final outputs, in inference and\n"
         "(where deterministic) training mode, and every layer's output wherever model.py\n"
         "still has the generated structure; writes OUT_DIR/REPORT.md.\n"
-        "Exit status: 0 passed, 1 outside the tolerance, 2 bad input.",
-        epilog=VERIFY_EXAMPLES,
+        "Reads model.pt or model.safetensors, whichever the conversion wrote.\n"
+        "Exit status: 0 passed, 1 failed, 2 bad input, 3 inconclusive (see below).",
+        epilog=VERIFY_EXAMPLES + "\n" + EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     verify.add_argument("model", metavar="MODEL", help="the .keras or .h5 model file")
@@ -130,8 +153,9 @@ def _add_verify_parser(commands) -> None:
     verify.add_argument(
         "--force", action="store_true", help="overwrite a REPORT.md that keras2torch did not write"
     )
-    from .commands import add_plugin_option
+    from .commands import add_inputs_option, add_plugin_option
 
+    add_inputs_option(verify)
     add_plugin_option(verify)  # the converters and Keras classes the conversion used
 
 
@@ -172,6 +196,8 @@ def _convert(args) -> int:
                 plugins=args.plugins,
                 allow_unsupported=args.allow_unsupported,
                 structured=args.structured,
+                inputs=args.inputs,
+                weights_format=args.weights_format,
             )
     except ConversionError as exc:
         return fail(args, exc)
@@ -204,6 +230,7 @@ def _verify(args) -> int:
             channels_first=args.channels_first,
             force=args.force,
             plugins=args.plugins,
+            inputs=args.inputs,
         )
     except ConversionError as exc:
         print(f"keras2torch: error: {exc}", file=sys.stderr)
@@ -212,7 +239,9 @@ def _verify(args) -> int:
         print("keras2torch: interrupted; nothing half-written was left behind", file=sys.stderr)
         return 130
     print(format_verify(report, path))
-    return EXIT_OK if report.passed else EXIT_VERIFY_FAILED
+    return {"passed": EXIT_OK, "inconclusive": EXIT_INCONCLUSIVE}.get(
+        report.outcome, EXIT_VERIFY_FAILED
+    )
 
 
 if __name__ == "__main__":

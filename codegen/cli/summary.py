@@ -48,7 +48,12 @@ def format_summary(result: Any, color: bool = False, elapsed: float | None = Non
     total = sum(result.seconds.values()) if elapsed is None else elapsed
     out_dir = result.module_path.parent
     skeletons = list(getattr(result, "skeletons", []) or [])
-    if result.verified and not result.passed:
+    outcome = getattr(result, "outcome", None)
+    if outcome == "inconclusive":
+        from codegen.check.markdown import INCONCLUSIVE_TEXT
+
+        head = s("? INCONCLUSIVE", BOLD, YELLOW) + f": {INCONCLUSIVE_TEXT}"
+    elif result.verified and not result.passed:
         head = s("✗ FAILED", BOLD, RED) + ": the port does not match Keras"
     elif skeletons:
         head = s("✓ converted", BOLD, YELLOW) + f" with {len(skeletons)} skeleton(s) to write"
@@ -94,11 +99,21 @@ def format_summary(result: Any, color: bool = False, elapsed: float | None = Non
                 lines.append(
                     f"  {e.name:<10} max|Δ| {e.max_abs:.3g}  relative {e.max_rel:.3g}  {verdict}"
                 )
-        verdict = s("PASSED", BOLD, GREEN) if result.passed else s("FAILED", BOLD, RED)
+        if result.passed:
+            verdict = s("PASSED", BOLD, GREEN)
+        elif outcome == "inconclusive":
+            verdict = s("INCONCLUSIVE", BOLD, YELLOW)
+        else:
+            verdict = s("FAILED", BOLD, RED)
         lines.append(
             f"  verify vs {against}: max|Δ| {result.max_abs_error:.3g} · relative "
             f"{result.max_rel_error:.3g} · tolerance {result.tolerance:g}  {verdict}"
         )
+        report = getattr(result, "report", None)
+        if report is not None and (report.noise or report.noise_note):
+            from codegen.check.markdown import noise_lines
+
+            lines += [f"  float64 noise floor:{line[1:]}" for line in noise_lines(report)]
     return "\n".join(lines)
 
 
@@ -130,12 +145,17 @@ def result_json(result: Any, status: int) -> dict:
         "output_perms": [list(p) for p in result.output_perms],
         "verified": result.verified,
         "passed": result.passed,
+        "outcome": getattr(result, "outcome", None),
         "tolerance": result.tolerance,
         "max_abs_error": result.max_abs_error,
         "max_rel_error": result.max_rel_error,
         "outputs": [
             {"name": e.name, "max_abs": e.max_abs, "max_rel": e.max_rel, "passed": e.passed}
             for e in (result.errors or [])
+        ],
+        "noise_floor": [
+            {"name": n.name, "port_rel": n.port_rel, "keras_rel": n.keras_rel, "within": n.within}
+            for n in getattr(getattr(result, "report", None), "noise", None) or []
         ],
     }
     return data

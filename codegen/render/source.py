@@ -21,6 +21,7 @@ def render_source(
     source: str,
     command: str,
     version: str,
+    weights_file: str = "model.pt",
 ) -> str:
     check_session(session)  # no nan/inf from a damaged config in the code
     env = environment()
@@ -40,6 +41,8 @@ def render_source(
         source=comment_text(source, max_length=None),
         command=comment_text(command, max_length=None),
         layout_note=layout_note,
+        weights_file=weights_file,
+        class_name=top.name,
         helpers=helpers,
         classes=classes,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from pathlib import Path
@@ -14,14 +13,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     os.replace(_stage(path, data), path)
-
-
-def state_dict_bytes(state_dict) -> bytes:
-    import torch
-
-    buffer = io.BytesIO()
-    torch.save(state_dict, buffer)
-    return buffer.getvalue()
 
 
 def check_overwrite(files: dict[Path, bytes], force: bool) -> None:
