@@ -68,6 +68,9 @@ class ClassModel:
     # drop_aliases renamed away (id -> the tensor whose value they share).
     tensor_layouts: dict[int, Layout] = field(default_factory=dict)
     aliases: dict[int, Tensor] = field(default_factory=dict)
+    # Module-level tables the class builds from (the arguments of its blocks, stage by
+    # stage), each written out as source right before the class.
+    constants: list[str] = field(default_factory=list)
 
 
 @dataclass

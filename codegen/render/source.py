@@ -89,6 +89,7 @@ def _class_view(cls: ClassModel) -> dict:
     doc = cls.title or f"Port of Keras {cls.keras_class} {cls.keras_name!r}."
     return dict(
         name=cls.name,
+        constants=cls.constants,
         docstring=comment_text(doc) + (cls.docstring and "\n\n    " + cls.docstring),
         declarations=cls.declarations,
         init_params=cls.init_params,

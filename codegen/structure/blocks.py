@@ -88,7 +88,8 @@ def segments(graph: Graph) -> list[Segment]:
         last_use[id(tensor)] = len(calls)
     result: list[Segment] = []
     live: dict[int, Tensor] = {}
-    start, entry = 0, None
+    # A model with one input: the first block may start right at it.
+    start, entry = 0, (graph.inputs[0] if len(graph.inputs) == 1 else None)
     for i, call in enumerate(calls):
         for tensor in call.inputs:
             if last_use.get(id(tensor)) == i:

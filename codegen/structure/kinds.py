@@ -19,12 +19,23 @@ from .blocks import (
 from .variants import match_variants
 
 
-def find_blocks(graph: Graph, min_calls: int = MIN_BLOCK_CALLS) -> list[BlockKind]:
-    """Kinds of blocks that repeat (two instances or more), in order of first appearance."""
+def find_blocks(
+    graph: Graph, min_calls: int = MIN_BLOCK_CALLS, left_flat: list[str] | None = None
+) -> list[BlockKind]:
+    """Kinds of blocks that repeat (two instances or more), in order of first appearance.
+
+    A repeat that calls a shared layer (one Keras layer called in several places) is not a
+    block: each instance would get its own copy of the weights Keras shares. Such layers'
+    names are added to ``left_flat``."""
     kinds: dict[tuple, BlockKind] = {}
     found = repeating_units(match_variants(segments(graph)), min_calls)
     for segment in found:
         if len(segment.calls) < min_calls or segment.entry is None:
+            continue
+        shared = [c.layer.name for c in segment.calls if len(c.layer.calls) > 1]
+        if shared:
+            if left_flat is not None:
+                left_flat.extend(n for n in shared if n not in left_flat)
             continue
         full = segment.kind_key or segment_signature(segment)
         kind = kinds.get(full)

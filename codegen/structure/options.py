@@ -193,6 +193,7 @@ def _stem(labels: list[str]) -> str:
 def apply_flags(unified: ClassModel, filled: Filled, flags: dict[str, str]) -> list[list[str]]:
     """Guard the optional steps of the merged class; returns each instance's flag keywords."""
     if not flags:
+        _drop_prelude(unified)
         return [[] for _ in filled.classes]
     order = list(dict.fromkeys(flags.values()))
     defaults: dict[str, bool] = {}

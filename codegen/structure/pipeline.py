@@ -6,6 +6,8 @@ converted again without it (at most a few rounds; each round only drops kinds).
 
 from __future__ import annotations
 
+import textwrap
+
 from codegen.conversion.engine import convert_graph
 from codegen.conversion.model import Options, Session
 from codegen.conversion.registry import Registry
@@ -23,7 +25,23 @@ MAX_ROUNDS = 4
 def convert_structured(
     graph: Graph, options: Options, class_name: str | None, registry: Registry
 ) -> Session:
-    kinds = find_blocks(graph)
+    left_flat: list[str] = []
+    kinds = find_blocks(graph, left_flat=left_flat)
+    session = _convert(graph, kinds, options, class_name, registry)
+    if left_flat:
+        names = ", ".join(repr(n) for n in left_flat)
+        note = (
+            f"Repeated blocks that call the shared layer(s) {names} are written out layer by "
+            "layer, so that the weights Keras shares stay one module."
+        )
+        top = session.classes[-1]
+        wrapped = "\n    ".join(textwrap.wrap(note, 84))
+        existing = top.docstring.rstrip()
+        top.docstring = (f"{existing}\n\n    " if existing else "") + wrapped + "\n    "
+    return session
+
+
+def _convert(graph, kinds, options, class_name, registry) -> Session:
     skipped: set[tuple] = set()  # GroupedKind.key of kinds left flat
     for _ in range(MAX_ROUNDS):
         grouped_graph, groups = block_graph(graph, kinds, frozenset(skipped))
@@ -35,8 +53,9 @@ def convert_structured(
             break  # reported by the flat conversion below, with the Keras names
         failed, made = unify(session, groups)
         if not failed:
+            blocks = {cls.name: cls for cls in session.classes if cls.name in made}
             for cls in session.classes:
-                make_stages(cls, made)
+                make_stages(cls, blocks)
             return session
         skipped.update(kind.key for kind in failed)
     return convert_graph(graph, options, class_name, registry=registry)

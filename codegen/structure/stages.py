@@ -12,7 +12,9 @@ tensor (the block that downsamples or widens).
 
 from __future__ import annotations
 
+import ast
 import re
+import textwrap
 from dataclasses import replace
 
 from codegen.conversion.model import ClassModel, Statement, WeightEntry
@@ -22,7 +24,7 @@ from .unify import SELF_CALL as _CALL
 _BLOCK = re.compile(r"^(\w+)\(.*\)$")
 
 
-def make_stages(cls: ClassModel, block_classes: set[str]) -> None:
+def make_stages(cls: ClassModel, block_classes: dict[str, ClassModel]) -> None:
     declared = dict(cls.declarations)
     blocks = {
         attr
@@ -46,43 +48,232 @@ def make_stages(cls: ClassModel, block_classes: set[str]) -> None:
             runs[-1].append(index)
         else:
             runs.append([index])
-    stages = [stage for run in runs for stage in _split(run, cls, declared) if len(stage) >= 2]
-    if not stages:
+    # Each group of block calls becomes one module: a table-built stack of stages, or a stage.
+    groups: list[tuple[str, list[list[int]]]] = []
+    for run in runs:
+        rest: list[int] = []
+        for part in _same_class(run, cls, declared):
+            split = _split(part, cls, declared)
+            if _table_rows(split, cls, declared, block_classes) is None:
+                rest.extend(part)
+                continue
+            if rest:
+                groups.extend(("stage", [s]) for s in _split(rest, cls, declared) if len(s) >= 2)
+                rest = []
+            groups.append(("table", split))
+        if rest:
+            groups.extend(("stage", [s]) for s in _split(rest, cls, declared) if len(s) >= 2)
+    if not groups:
         return
-    names = _stage_names(stages, cls)
+    names = _stage_names([g for kind, stages in groups for g in stages if kind == "stage"], cls)
     renamed: dict[str, str] = {}
     replaced: dict[int, Statement] = {}
     removed: set[int] = set()
-    stage_declarations: dict[str, tuple[str, str]] = {}
-    for name, stage in zip(names, stages):
-        attrs = [_CALL.match(cls.statements[i].expr).group(1) for i in stage]
-        for position, attr in enumerate(attrs):
-            renamed[attr] = f"{name}.{position}"
-        modules = ", ".join(declared[attr] for attr in attrs)
-        stage_declarations[attrs[0]] = (name, f"nn.Sequential({modules})")
-        first, last = cls.statements[stage[0]], cls.statements[stage[-1]]
-        source = _CALL.match(first.expr).group(2)
-        labels = [cls.statements[i].label or attrs[k] for k, i in enumerate(stage)]
-        replaced[stage[0]] = Statement(
-            expr=f"self.{name}({source})",
+    group_declarations: dict[str, tuple[str, str]] = {}
+    for kind, stages in groups:
+        indices = [i for stage in stages for i in stage]
+        attrs = [_attr(cls, i) for i in indices]
+        labels = [cls.statements[i].label or attrs[k] for k, i in enumerate(indices)]
+        if kind == "table":
+            name = _unique_name("stages", cls)
+            rows = _table_rows(stages, cls, declared, block_classes)
+            expr, note = _table(cls, name, stages, rows, declared, block_classes)
+            for number, stage in enumerate(stages):
+                for position, index in enumerate(stage):
+                    renamed[_attr(cls, index)] = f"{name}.{number}.{position}"
+            comment = f"{_span(labels)}: {len(indices)} blocks in {len(stages)} stages ({note})"
+        else:
+            name = names.pop(0)
+            for position, attr in enumerate(attrs):
+                renamed[attr] = f"{name}.{position}"
+            expr = "nn.Sequential(" + ", ".join(_compressed([declared[a] for a in attrs])) + ")"
+            comment = f"{_span(labels)}: {len(indices)} blocks"
+        group_declarations[attrs[0]] = (name, expr)
+        first, last = cls.statements[indices[0]], cls.statements[indices[-1]]
+        replaced[indices[0]] = Statement(
+            expr=f"self.{name}({_CALL.match(first.expr).group(2)})",
             outputs=last.outputs,
-            comment=f"{_span(labels)}: {len(stage)} blocks",
+            comment=comment,
             reads=first.reads,
             names=last.names,
             label=_span(labels),
         )
-        removed.update(stage[1:])
+        removed.update(indices[1:])
     cls.statements = [
         replaced.get(i, stmt) for i, stmt in enumerate(cls.statements) if i not in removed
     ]
     declarations = []
     for attr, expr in cls.declarations:
-        if attr in stage_declarations:
-            declarations.append(stage_declarations[attr])
+        if attr in group_declarations:
+            declarations.append(group_declarations[attr])
         elif attr not in renamed:
             declarations.append((attr, expr))
     cls.declarations = declarations
     cls.weights = [_moved(w, renamed) for w in cls.weights]
+
+
+def _same_class(run: list[int], cls: ClassModel, declared: dict[str, str]) -> list[list[int]]:
+    """The run cut where the block class changes."""
+    parts: list[list[int]] = []
+    previous = None
+    for index in run:
+        callee = _BLOCK.match(declared[_attr(cls, index)]).group(1)
+        if parts and callee == previous:
+            parts[-1].append(index)
+        else:
+            parts.append([index])
+        previous = callee
+    return parts
+
+
+# A stack of stages is built from a table from this many block constructor calls on (fewer
+# read better written out).
+TABLE_FROM = 9
+
+
+def _table_rows(stages, cls, declared, block_classes) -> list[list[list[str]]] | None:
+    """Every block's arguments in order of its class's constructor, stage by stage; None
+    when the run is short, mixes classes, or passes something other than plain values."""
+    exprs = [declared[_attr(cls, i)] for stage in stages for i in stage]
+    if len(exprs) < TABLE_FROM or len(_compressed(exprs)) < TABLE_FROM:
+        return None
+    callees = {_BLOCK.match(e).group(1) for e in exprs}
+    if len(callees) != 1:
+        return None
+    block = block_classes[callees.pop()]
+    parameters = [(_parameter(p), _default(p)) for p in block.init_params]
+    rows = []
+    for stage in stages:
+        row = []
+        for index in stage:
+            call = ast.parse(declared[_attr(cls, index)], mode="eval").body
+            values = [a for a in call.args]
+            given = {k.arg: k.value for k in call.keywords}
+            if any(not isinstance(v, ast.Constant) for v in [*values, *given.values()]):
+                return None
+            arguments = []
+            for position, (name, default) in enumerate(parameters):
+                if position < len(values):
+                    arguments.append(ast.unparse(values[position]))
+                elif name in given:
+                    arguments.append(ast.unparse(given[name]))
+                elif default is not None:
+                    arguments.append(default)
+                else:
+                    return None
+            row.append(arguments)
+        rows.append(row)
+    return rows
+
+
+def _table(cls, name, stages, rows, declared, block_classes) -> tuple[str, str]:
+    """The table as a module constant before ``cls``; the expression building the stages."""
+    block = _BLOCK.match(declared[_attr(cls, stages[0][0])]).group(1)
+    constant = name.upper()
+    taken = {c.split(" = ", 1)[0].splitlines()[-1] for c in cls.constants}
+    while constant in taken:
+        constant += "_"
+    lines = [*_table_header(block_classes[block]), f"{constant} = ("]
+    for row in rows:
+        lines.append("    (")
+        lines.extend(f"        ({', '.join(arguments)})," for arguments in row)
+        lines.append("    ),")
+    lines.append(")")
+    cls.constants.append("\n".join(lines))
+    expr = (
+        f"nn.Sequential(*[nn.Sequential(*[{block}(*arguments) for arguments in stage])"
+        f" for stage in {constant}])"
+    )
+    return expr, f"their arguments in {constant}"
+
+
+def _table_header(block: ClassModel) -> list[str]:
+    names = ", ".join(_parameter(p) for p in block.init_params)
+    text = f"The arguments of each {block.name}, stage by stage: ({names})."
+    return ["# " + line for line in textwrap.wrap(text, 86)]
+
+
+def _parameter(text: str) -> str:
+    return text.split(":")[0].split("=")[0].strip()
+
+
+def _default(text: str) -> str | None:
+    return text.split("=", 1)[1].strip() if "=" in text else None
+
+
+def _compressed(exprs: list[str]) -> list[str]:
+    """Block constructor calls, runs of them written as one comprehension: ``*[Block(256,
+    64) for _ in range(5)]`` where they are equal, ``*[Block(64 + 32 * i) for i in
+    range(6)]`` where whole-number arguments step evenly."""
+    calls = [_call_parts(e) for e in exprs]
+    items: list[str] = []
+    start = 0
+    while start < len(exprs):
+        end = start + 1  # calls[start:end]: the longest run one expression covers
+        while end < len(exprs) and _progression(calls[start : end + 1]) is not None:
+            end += 1
+        pattern = _progression(calls[start:end]) if end - start > 1 else None
+        if pattern is not None and (end - start >= 3 or not pattern[1]):
+            variable = "i" if pattern[1] else "_"
+            items.append(f"*[{pattern[0]} for {variable} in range({end - start})]")
+            start = end
+        else:
+            items.append(exprs[start])
+            start += 1
+    return items
+
+
+def _call_parts(expr: str):
+    try:
+        call = ast.parse(expr, mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+        return None
+    return call
+
+
+def _progression(calls) -> tuple[str, bool] | None:
+    """One expression for all ``calls`` (same callee and keywords; each argument the same
+    text in all, or whole numbers stepping evenly), with whether it uses ``i``."""
+    if any(c is None for c in calls):
+        return None
+    first = calls[0]
+    if any(
+        ast.unparse(c.func) != ast.unparse(first.func)
+        or len(c.args) != len(first.args)
+        or [k.arg for k in c.keywords] != [k.arg for k in first.keywords]
+        for c in calls
+    ):
+        return None
+    columns = list(zip(*[[*c.args, *(k.value for k in c.keywords)] for c in calls]))
+    texts = []
+    uses_i = False
+    for column in columns:
+        values = [ast.unparse(v) for v in column]
+        if len(set(values)) == 1:
+            texts.append(values[0])
+            continue
+        numbers = [v.value for v in column if isinstance(v, ast.Constant)]
+        if len(numbers) != len(column) or not all(
+            type(n) is int for n in numbers  # noqa: E721 (bool is not a width)
+        ):
+            return None
+        step = numbers[1] - numbers[0]
+        if any(b - a != step for a, b in zip(numbers, numbers[1:])):
+            return None
+        texts.append(f"{numbers[0]} + {step} * i" if step > 0 else f"{numbers[0]} - {-step} * i")
+        uses_i = True
+    positional = texts[: len(first.args)]
+    keywords = [f"{k.arg}={t}" for k, t in zip(first.keywords, texts[len(first.args) :])]
+    return f"{ast.unparse(first.func)}({', '.join([*positional, *keywords])})", uses_i
+
+
+def _unique_name(wanted: str, cls: ClassModel) -> str:
+    taken = {attr for attr, _ in cls.declarations} | {attr for attr, _ in cls.buffers}
+    while wanted in taken:
+        wanted += "_"
+    return wanted
 
 
 def _moved(entry: WeightEntry, renamed: dict[str, str]) -> WeightEntry:
@@ -104,16 +295,30 @@ def _split(run: list[int], cls: ClassModel, declared: dict[str, str]) -> list[li
                 stages.append([index])
         return stages
     # A stage starts where a block changes the shape of what flows through (the block
-    # that downsamples or widens, as in torchvision's ``_make_layer``).
+    # that downsamples or widens, as in torchvision's ``_make_layer``), unless the block
+    # before it changed it the same way (dense blocks each add the same channels).
     stages = []
+    previous = None
     for index in run:
-        stmt = cls.statements[index]
-        changes = bool(stmt.reads) and stmt.reads[0].shape[1:] != stmt.outputs[0].shape[1:]
-        if stages and not changes:
+        change = _change(cls.statements[index])
+        if stages and (change is None or change == previous):
             stages[-1].append(index)
         else:
             stages.append([index])
+        previous = change
     return stages
+
+
+def _change(stmt: Statement) -> tuple | None:
+    """How a block call changes its input's shape (per axis: the difference), None if not."""
+    if not stmt.reads or not stmt.outputs:
+        return None
+    before, after = stmt.reads[0].shape[1:], stmt.outputs[0].shape[1:]
+    if before == after:
+        return None
+    if len(before) != len(after) or None in before or None in after:
+        return ("other",)
+    return tuple(b - a for a, b in zip(before, after))
 
 
 def _attr(cls: ClassModel, index: int) -> str:

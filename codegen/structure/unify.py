@@ -393,7 +393,8 @@ def _merge(
             values.append(
                 tuple(streams[i][k].string if i in known else None for i in range(len(streams)))
             )
-    groups = _group_values(values)
+    widths = [block_widths(classes, "inputs"), block_widths(classes, "outputs")]
+    groups = _group_values(values, [w for w in widths if w is not None])
     groups = widths_first(groups, block_widths(classes, "inputs"), block_widths(classes, "outputs"))
     names = parameter_names(
         [[slots[i] for i in members] for members in groups.values()],
@@ -447,9 +448,12 @@ def _merge(
     return unified, arguments
 
 
-def _group_values(values: list[tuple[str | None, ...]]) -> dict[tuple[str, ...], list[int]]:
+def _group_values(
+    values: list[tuple[str | None, ...]], widths: list[tuple[str, ...]]
+) -> dict[tuple[str, ...], list[int]]:
     """Slots whose numbers vary together, keyed by the numbers (one per instance). A slot
-    an instance lacks (None) joins the first group it agrees with where it has numbers."""
+    an instance lacks (None) joins the first group it agrees with where it has numbers, or
+    the block's input or output width when that agrees."""
     groups: dict[tuple[str, ...], list[int]] = {}
     for index, vector in enumerate(values):
         if None not in vector:
@@ -458,7 +462,8 @@ def _group_values(values: list[tuple[str | None, ...]]) -> dict[tuple[str, ...],
         if None not in vector:
             continue
         agreeing = next(
-            (g for g in groups if all(v is None or v == w for v, w in zip(vector, g))), None
+            (g for g in [*groups, *widths] if all(v is None or v == w for v, w in zip(vector, g))),
+            None,
         )
         if agreeing is None:
             some = next(v for v in vector if v is not None)

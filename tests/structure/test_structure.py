@@ -45,6 +45,10 @@ def basic_resnet(blocks=(3, 4, 3), widths=(8, 16, 32), size=(24, 20)):
     return keras.Model(inputs, layers.Dense(5)(x))
 
 
+def instances(module: torch.nn.Module, class_name: str) -> int:
+    return sum(type(m).__name__ == class_name for m in module.modules())
+
+
 def run_both(model, batch=2, seed=3):
     generated = generate(model, structured=True, command="x")
     module = load_module_from_source(generated.source)
@@ -121,14 +125,15 @@ def test_resnet50_blocks_and_stages():
     result = convert_and_compare(keras, "ResNet50", structured=True)
     assert result["shape_ok"] and result["max_abs"] <= 1e-4 * max(1.0, result["max_ref"])
     source = result["source"]
-    assert len(source.splitlines()) <= 200
+    assert len(source.splitlines()) <= 160
     assert len(re.findall(r"^class \w+\(nn.Module\)", source, re.M)) == 2  # Block, Resnet50
-    for stage, count in zip(("conv2", "conv3", "conv4", "conv5"), (3, 4, 6, 3)):
-        declaration = re.search(rf"self\.{stage} = nn\.Sequential\((.*?)\n        \)", source, re.S)
-        assert declaration is not None, stage
-        assert len(re.findall(r"\bBlock\(", declaration.group(1))) == count
     module = load_module_from_source(source)
-    printed = str(getattr(module, "Resnet50")())
+    net = getattr(module, "Resnet50")()
+    for stage, count in zip(("conv2", "conv3", "conv4", "conv5"), (3, 4, 6, 3)):
+        assert instances(getattr(net, stage), "Block") == count
+    # Blocks that only repeat are written once: *[Block(...) for _ in range(n)]
+    assert re.search(r"\*\[Block\([\d, ]+\) for _ in range\(5\)\]", source)
+    printed = str(net)
     assert "(conv3): Sequential(" in printed and "(0): Block(" in printed
 
 
@@ -186,6 +191,7 @@ def test_shared_layer_inside_a_repeat_is_left_flat():
     generated, net, ref, got = run_both(model)
     assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
     assert generated.source.count("= nn.Linear(6, 6)") == 4  # one module per Keras layer
+    assert "the weights Keras shares stay one module" in generated.source
 
 
 def test_segments_cut_where_one_value_carries_on():
@@ -258,7 +264,7 @@ def test_inverted_residuals_with_and_without_skip():
     # One class: the skip is a step the stride-2 blocks leave out, as is TensorFlow's
     # uneven 'same' padding the stride-1 blocks do not need.
     assert len(blocks) == 1, blocks
-    assert len(re.findall(rf"\b{blocks[0]}\((?!nn)", source)) == 6
+    assert instances(net, blocks[0]) == 6
     assert re.search(r"if self\.use_\w+:\n\s+# .*\n\s+x = inputs \+ x", source)
     assert re.search(r"if self\.use_\w+:\n\s+# .*\n\s+x = F\.pad\(x, \(0, 1, 0, 1\)\)", source)
     assert len(source.splitlines()) < 0.6 * len(flat.splitlines())
@@ -281,3 +287,42 @@ def test_structured_port_exports():
     x = torch.randn(2, 24, 20, 3)
     exported = torch.export.export(net, (x,))
     assert torch.allclose(exported.module()(x), net(x), atol=1e-5)
+
+
+def test_dense_blocks_whose_width_steps_evenly_are_one_comprehension():
+    """DenseNet-style blocks (each concatenates 4 more channels) built by a helper with
+    automatic names: one class, its instances written as ``*[Block(c + 4 * i) ...]``."""
+
+    def dense(x):
+        y = layers.ReLU()(layers.BatchNormalization()(x))
+        y = layers.Conv2D(8, 1, use_bias=False)(y)
+        y = layers.ReLU()(layers.BatchNormalization()(y))
+        y = layers.Conv2D(4, 3, padding="same", use_bias=False)(y)
+        return layers.Concatenate()([x, y])
+
+    inputs = keras.Input((9, 7, 6))
+    x = inputs
+    for _ in range(5):
+        x = dense(x)
+    model = keras.Model(inputs, layers.GlobalAveragePooling2D()(x))
+    randomize_scaled(model)
+    generated, net, ref, got = run_both(model, batch=1)
+    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    source = generated.source
+    blocks = re.findall(r'^class (\w+)\(nn.Module\):\n    """A block', source, re.M)
+    assert len(blocks) == 1 and instances(net, blocks[0]) == 5
+    assert re.search(rf"\*\[{blocks[0]}\(6 \+ 4 \* i\) for i in range\(5\)\]", source), source
+
+
+def test_efficientnet_stages_are_a_table():
+    """EfficientNetB0: one MBConv class (expansion, padding and skip optional) used 16
+    times, built from a table of arguments, stage by stage."""
+    result = convert_and_compare(keras, "EfficientNetB0", structured=True)
+    assert result["shape_ok"] and result["max_abs"] <= 1e-5 * max(1.0, result["max_ref"])
+    source = result["source"]
+    assert len(source.splitlines()) <= 230
+    assert "\nSTAGES = (\n" in source and "for stage in STAGES" in source
+    for flag in ("use_expand", "use_drop"):
+        assert f"if self.{flag}:" in source
+    net = getattr(load_module_from_source(source), "Efficientnetb0")()
+    assert instances(net, "Block") == 16 and len(net.stages) == 7
