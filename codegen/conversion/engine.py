@@ -134,7 +134,14 @@ class ClassBuilder:
             raise Skipped()
         sub = session.submodels.get(id(layer))
         if sub is None:
-            child = ClassBuilder(graph, session, top_level=False, input_layouts=input_layouts)
+            label = self.graph.labels.get(id(layer))  # a shorter name chosen for the model
+            child = ClassBuilder(
+                graph,
+                session,
+                top_level=False,
+                class_name=to_class_name(label) if label else None,
+                input_layouts=input_layouts,
+            )
             sub = child.build()
             if child.failed:  # its problems are already listed
                 session.failed_models.add(id(layer))

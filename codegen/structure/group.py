@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from codegen.ir.graph import Call, Graph, Layer
 
-from .blocks import BlockKind, Segment, name_prefix
+from .blocks import BlockKind, Segment, name_prefix, segment_signature, segments
 
 _COUNTER = re.compile(r"_\d+$")
 _NUMBERED = re.compile(r"^(\d+)_([A-Za-z]\w*)$")
@@ -189,3 +189,64 @@ def _unique(name: str, used: set[str]) -> str:
         candidate = f"{name}{counter}"
     used.add(candidate)
     return candidate
+
+
+def nested_kinds(graph: Graph, skip: frozenset = frozenset()) -> list[GroupedKind]:
+    """Nested Keras models of the same structure (ConvNeXt's downsampling blocks), each
+    kind to be merged into one class like a block's instances. Their layers get short
+    labels by position (the shared prefix and the counter taken off), so that the
+    instances' classes line up."""
+    by_signature: dict[tuple, list[Layer]] = {}
+    for call in graph.calls:
+        layer = call.layer
+        if layer.subgraph is None or len(layer.calls) != 1:
+            continue
+        signature = tuple(segment_signature(s) for s in segments(layer.subgraph))
+        by_signature.setdefault(signature, []).append(layer)
+    kinds = []
+    used: set[str] = set()
+    for layers in by_signature.values():
+        key = ("nested", id(layers[0]))
+        if len(layers) < 2 or key in skip:
+            continue
+        first = layers[0].subgraph
+        inner = [c for c in first.calls if c.layer.class_name != "InputLayer"]
+        labels = [_COUNTER.sub("", label) for label in _labels(Segment(inner, None, None), "")]
+        labels = _deduplicated(labels)
+        for layer in layers:
+            calls = [c for c in layer.subgraph.calls if c.layer.class_name != "InputLayer"]
+            for call, label in zip(calls, labels):
+                layer.subgraph.labels.setdefault(id(call.layer), label)
+        model_words = set(graph.name.lower().split("_"))
+        words = re.split(r"[^A-Za-z]+", name_prefix(inner) or first.name)
+        words = [w for w in words if len(w) > 1 and w.lower() not in model_words]
+        name = "".join(w[:1].upper() + w[1:].lower() for w in words) or "Block"
+        kinds.append(GroupedKind(_unique(name, used), key, layers=list(layers)))
+    return kinds
+
+
+def _deduplicated(labels: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    unique = []
+    for label in labels:
+        count = seen.get(label, 0)
+        seen[label] = count + 1
+        unique.append(label if count == 0 else f"{label}_{count}")
+    return unique
+
+
+def strip_model_prefix(graph: Graph) -> None:
+    """keras.applications puts the model's name before every layer's
+    (``convnext_tiny_stem``): the labels that name attributes and classes leave it out,
+    in nested models too."""
+    prefix = f"{graph.name}_"
+
+    def walk(g: Graph) -> None:
+        for call in g.calls:
+            layer = call.layer
+            if layer.name.startswith(prefix) and len(layer.name) > len(prefix):
+                g.labels.setdefault(id(layer), layer.name[len(prefix) :])
+            if layer.subgraph is not None:
+                walk(layer.subgraph)
+
+    walk(graph)

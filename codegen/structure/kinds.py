@@ -46,7 +46,13 @@ def find_blocks(
     for kind in kinds.values():
         if kind.instances[0].keys is not None:
             kind.union = sorted({k for s in kind.instances for k in s.keys}, key=_union_order)
-    return [k for k in kinds.values() if len(k.instances) >= 2]
+    return [k for k in kinds.values() if _worth_a_class(k)]
+
+
+def _worth_a_class(kind: BlockKind) -> bool:
+    """Two instances of a short block (a stem and a head that are both conv, norm,
+    activation) read better written out than as a class of their own."""
+    return len(kind.instances) >= 3 or (len(kind.instances) == 2 and kind.calls_per_instance >= 5)
 
 
 def _merge_optional_parts(kinds: dict[tuple, BlockKind]) -> None:

@@ -15,7 +15,7 @@ from codegen.errors import ConversionError
 from codegen.ir.graph import Graph
 
 from .kinds import find_blocks
-from .group import block_graph
+from .group import block_graph, nested_kinds, strip_model_prefix
 from .stages import make_stages
 from .unify import unify
 
@@ -27,6 +27,8 @@ def convert_structured(
 ) -> Session:
     left_flat: list[str] = []
     kinds = find_blocks(graph, left_flat=left_flat)
+    nested_kinds(graph)  # short labels inside nested models first, then the model prefix
+    strip_model_prefix(graph)
     session = _convert(graph, kinds, options, class_name, registry)
     if left_flat:
         names = ", ".join(repr(n) for n in left_flat)
@@ -45,6 +47,7 @@ def _convert(graph, kinds, options, class_name, registry) -> Session:
     skipped: set[tuple] = set()  # GroupedKind.key of kinds left flat
     for _ in range(MAX_ROUNDS):
         grouped_graph, groups = block_graph(graph, kinds, frozenset(skipped))
+        groups += nested_kinds(graph, frozenset(skipped))
         if not groups:
             break
         try:

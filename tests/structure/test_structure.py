@@ -326,3 +326,30 @@ def test_efficientnet_stages_are_a_table():
         assert f"if self.{flag}:" in source
     net = getattr(load_module_from_source(source), "Efficientnetb0")()
     assert instances(net, "Block") == 16 and len(net.stages) == 7
+
+
+def test_nested_models_of_one_structure_share_a_class_without_the_model_prefix():
+    """ConvNeXt-style downsampling Sequentials: one class used three times; the model's
+    name in front of every layer name is left out of attribute and class names."""
+
+    def down(i, width):
+        return keras.Sequential(
+            [
+                layers.LayerNormalization(epsilon=1e-6, name=f"net_down_norm_{i}"),
+                layers.Conv2D(width, 2, strides=2, name=f"net_down_conv_{i}"),
+            ],
+            name=f"net_down_{i}",
+        )
+
+    inputs = keras.Input((16, 12, 4))
+    x = layers.Conv2D(4, 3, padding="same", name="net_stem")(inputs)
+    for i, width in enumerate((8, 12, 16)):
+        x = down(i, width)(x)
+    model = keras.Model(inputs, x, name="net")
+    randomize_scaled(model)
+    generated, net, ref, got = run_both(model)
+    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    source = generated.source
+    assert re.findall(r"^class (\w+)\(nn.Module\)", source, re.M) == ["Down", "Net"]
+    assert instances(net, "Down") == 3
+    assert "self.stem = nn.Conv2d(" in source and "self.net_" not in source
