@@ -1,10 +1,11 @@
-"""Line counts of generated model.py files, flat vs --structured, with parity for both.
+"""Line counts of generated model.py files, --flat vs structured (the default), with parity.
 
     python scripts/structure_figures.py [NAME ...]
 
-NAME is a keras.applications model (random weights, scaled by fan-in) or a sample under
-samples/ (its .keras file). Prints a Markdown table: lines flat, lines structured, the block
-classes made, and max|Δ| / max|ref| of the structured port against Keras.
+NAME is a keras.applications model (random weights, scaled by fan-in), a sample under
+samples/ (its .keras file), or ``unet`` (a U-Net built by helper functions, defined
+here). Prints a Markdown table: lines flat, lines structured, the block classes made (with
+their instances), and max|Δ| / max|ref| of the structured port against Keras.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from applications import convert_and_compare  # noqa: E402
+from applications import convert_and_compare, randomize_scaled  # noqa: E402
 
 from codegen.api import generate  # noqa: E402
 from codegen.check.compare import keras_outputs, load_module_from_source  # noqa: E402
@@ -35,13 +36,41 @@ DEFAULT = [
     "ConvNeXtTiny",
     "transformer_classifier",
     "small_resnet",
+    "unet",
 ]
 
 
+def unet(keras):
+    """A small U-Net built by helper functions, as users write one (automatic names)."""
+    layers = keras.layers
+
+    def double_conv(x, width):
+        for _ in range(2):
+            x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
+            x = layers.ReLU()(layers.BatchNormalization()(x))
+        return x
+
+    inputs = keras.Input((64, 64, 3))
+    x, skips = inputs, []
+    for width in (16, 32, 64, 128):
+        x = double_conv(x, width)
+        skips.append(x)
+        x = layers.MaxPooling2D()(x)
+    x = double_conv(x, 256)
+    for width, skip in zip((128, 64, 32, 16), reversed(skips)):
+        x = layers.Conv2DTranspose(width, 2, strides=2)(x)
+        x = double_conv(layers.Concatenate()([skip, x]), width)
+    return keras.Model(inputs, layers.Conv2D(2, 1)(x), name="unet")
+
+
 def sample(keras, name: str) -> dict:
-    model = keras.saving.load_model(ROOT / "samples" / f"{name}.keras", compile=False)
-    flat = generate(model, command="x")
-    structured = generate(model, structured=True, command="x")
+    if name == "unet":
+        model = unet(keras)
+        randomize_scaled(model)
+    else:
+        model = keras.saving.load_model(ROOT / "samples" / f"{name}.keras", compile=False)
+    flat = generate(model, structured=False, command="x")
+    structured = generate(model, command="x")
     module = load_module_from_source(structured.source)
     net = getattr(module, structured.top.name)()
     net.load_state_dict(structured.state_dict, strict=True)
@@ -71,16 +100,19 @@ def main(names: list[str]) -> None:
     print("| model | lines, flat | lines, structured | block classes | max abs err / max abs ref |")
     print("|---|---:|---:|---|---:|")
     for name in names:
-        if (ROOT / "samples" / f"{name}.keras").exists():
+        if name == "unet" or (ROOT / "samples" / f"{name}.keras").exists():
             result = sample(keras, name)
             flat_lines = len(result["flat"].splitlines())
         else:
             result = convert_and_compare(keras, name, structured=True)
             flat_lines = len(convert_and_compare(keras, name)["source"].splitlines())
         source = result["source"]
+        net = getattr(
+            load_module_from_source(source), re.findall(r"^class (\w+)", source, re.M)[-1]
+        )()
         blocks = []
         for cls in re.findall(r'^class (\w+)\(nn.Module\):\n    """A block', source, re.M):
-            uses = len(re.findall(r"\b" + cls + r"\(", source)) - 1  # minus its definition
+            uses = sum(type(m).__name__ == cls for m in net.modules())
             blocks.append(f"{cls} ×{uses}")
         ratio = result["max_abs"] / max(1e-30, result["max_ref"])
         print(

@@ -18,7 +18,7 @@ def regenerate_command(
     class_name: str | None,
     channels_first: bool,
     reader: str | None = None,
-    structured: bool = False,
+    structured: bool = True,
     weights_format: str = "pt",
 ) -> str:
     parts = ["keras2torch", "convert", shlex.quote(source), "-o", shlex.quote(str(out_dir))]
@@ -28,8 +28,8 @@ def regenerate_command(
         parts.append("--channels-first")
     if reader:
         parts += ["--reader", reader]
-    if structured:
-        parts.append("--structured")
+    if not structured:
+        parts.append("--flat")
     if weights_format != "pt":
         parts += ["--weights-format", weights_format]
     return " ".join(parts)
@@ -48,8 +48,8 @@ def detect_options(source: str) -> dict:
         return options
     if "--channels-first" in words:
         options["channels_first"] = True
-    if "--structured" in words:
-        options["structured"] = True
+    if "--flat" in words:
+        options["structured"] = False
     if "--reader" in words:
         i = words.index("--reader")
         if i + 1 < len(words) and words[i + 1] in ("file", "keras"):

@@ -118,16 +118,15 @@ def generate(
     allow_unsupported: bool = False,
     plugins: Any = None,
     registry: Registry | None = None,
-    structured: bool = False,
+    structured: bool = True,
     weights_format: str = "pt",
 ) -> Generated:
     """Convert a loaded Keras model (or a :class:`Graph` a reader made) to source and a
     state_dict, without writing files.
 
     ``registry`` (the converters to use) defaults to the built-ins plus ``plugins``.
-    ``structured=True`` recovers repeated blocks as classes and chains of them as stages
-    (in progress: the per-layer report compares block outputs only); the default keeps one
-    attribute per Keras layer.
+    Repeated blocks become classes and chains of them stages (``structured=False``, the
+    ``--flat`` form, keeps one attribute and one forward line per Keras layer).
     """
     import torch
 
@@ -168,7 +167,7 @@ def convert(
     emit_test: bool = False,
     plugins: Any = None,
     allow_unsupported: bool = False,
-    structured: bool = False,
+    structured: bool = True,
     inputs: Any = None,
     weights_format: str = "pt",
 ) -> ConversionResult:

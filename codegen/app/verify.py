@@ -83,7 +83,7 @@ def verify_folder(
     if class_name is None:
         class_name = detected.get("class_name")
     if structured is None:
-        structured = bool(detected.get("structured", False))
+        structured = bool(detected.get("structured", True))
     if channels_first is None:
         channels_first = bool(detected.get("channels_first", False))
     graph, model, _ = read_path(

@@ -83,7 +83,12 @@ def instrument(
                 result.user_lines[key] = ast.unparse(node)
             node.value = ast.Call(
                 func=ast.Name(id=TAP, ctx=ast.Load()),
-                args=[ast.Constant(value=cls.name), ast.Constant(value=gen_index), node.value],
+                args=[
+                    ast.Constant(value=cls.name),
+                    ast.Constant(value=gen_index),
+                    node.value,
+                    ast.Name(id="self", ctx=ast.Load()),
+                ],
                 keywords=[],
             )
     ast.fix_missing_locations(tree)
@@ -101,15 +106,21 @@ def _find_forward(tree: ast.Module, class_name: str) -> ast.FunctionDef | None:
 
 
 class Recorder:
-    """The tap: stores each statement's first value (as numpy) and returns it unchanged."""
+    """The tap: stores each statement's first value (as numpy) and returns it unchanged,
+    also by the module that ran it (``paths``: id(module) -> its path in the model, set
+    once the model is built), so each instance of a block class is seen apart."""
 
     def __init__(self) -> None:
-        self.values: dict[tuple[str, int], Any] = {}
+        self.values: dict[tuple, Any] = {}
+        self.paths: dict[int, str] = {}
 
-    def __call__(self, class_name: str, index: int, value: Any) -> Any:
-        key = (class_name, index)
-        if key not in self.values:  # a nested model called twice: its first call
-            self.values[key] = to_numpy(value)
+    def __call__(self, class_name: str, index: int, value: Any, module: Any = None) -> Any:
+        keys = [(class_name, index)]
+        if module is not None and id(module) in self.paths:
+            keys.append((class_name, index, self.paths[id(module)]))
+        for key in keys:
+            if key not in self.values:  # a nested model called twice: its first call
+                self.values[key] = to_numpy(value)
         return value
 
 

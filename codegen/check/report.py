@@ -75,6 +75,7 @@ def build_report(
     """
     top: ClassModel = generated.top
     graph: Graph = top.graph
+    keras_graph: Graph = getattr(generated, "graph", None) or graph
     tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
     edited = module_source is not None
     module_source = generated.source if module_source is None else module_source
@@ -99,7 +100,10 @@ def build_report(
     except SyntaxError as exc:
         raise InputError(f"{filename}: line {exc.lineno}: {exc.msg}") from None
     try:
-        models = keras_models(model, graph)
+        # Keras's values come from the graph as read (structure recovery nests blocks in
+        # the graph the classes were built from; their layers are the same calls).
+        models = keras_models(model, keras_graph)
+        models[id(graph)] = models[id(keras_graph)]
     except Exception as exc:  # noqa: BLE001 - a model the walk cannot follow: top level only
         models = {id(graph): model}
         report.layer_note = f"nested models are not compared layer by layer ({one_line(exc)})"
@@ -124,6 +128,7 @@ def build_report(
         if cls is None:
             raise _ModuleProblem(f"{module_file} defines no class {top.name} (pass --class-name)")
         torch_module = cls()
+        recorder.paths = {id(m): path for path, m in torch_module.named_modules()}
         mismatch = state_dict_mismatch(torch_module, state_dict)
         if mismatch:
             raise _ModuleProblem(f"{weights_file} does not fit {top.name}: {mismatch}")
@@ -145,7 +150,7 @@ def build_report(
         return report
 
     try:
-        keras_vals = keras_values(models, graph, inputs, training=False)
+        keras_vals = keras_values(models, keras_graph, inputs, training=False)
     except Exception as exc:  # noqa: BLE001 - the probe model cannot be built: final outputs only
         keras_vals = {}
         report.layer_note = (
@@ -177,7 +182,9 @@ def build_report(
     else:
         try:
             expected_t = keras_final_outputs(model, inputs, training=True)
-            keras_vals_t = keras_values(models, graph, inputs, training=True) if keras_vals else {}
+            keras_vals_t = (
+                keras_values(models, keras_graph, inputs, training=True) if keras_vals else {}
+            )
             actual_t = run_module(torch_module, inputs, top.input_layouts, recorder, training=True)
             report.train_outputs = compare(
                 names, expected_t, final_outputs(actual_t, top), tolerance

@@ -121,6 +121,7 @@ def build_rows(
     depth: int = 0,
     prefix: str = "",
     position: tuple = (),
+    path: str = "",
 ) -> list[LayerRow]:
     """Table rows for ``cls`` in summary order; a nested model's layers follow its row.
 
@@ -170,8 +171,7 @@ def build_rows(
                 row.sources.append(None)
             elif id(value_tensor) in produced:
                 index, k = produced[id(value_tensor)]
-                matched = inst is None or (cls.name, index) in inst.matched
-                row.sources.append((cls.name, index, k, layout) if matched else None)
+                row.sources.append(_source(cls, index, k, layout, inst, path))
             elif id(value_tensor) in input_pos:
                 row.sources.append(("input", input_pos[id(value_tensor)], layout))
             else:
@@ -186,7 +186,7 @@ def build_rows(
                 f"self.{a} = {declarations[a]}" for a in dict.fromkeys(attrs) if a in declarations
             ]
             row.module = "; ".join(modules)
-            how = inst.matched.get((cls.name, index)) if inst is not None else "same"
+            how = inst.matched.get(_tapped(cls, index)) if inst is not None else "same"
             if how is None:
                 row.kind = "unmatched"
                 row.note = "line changed in model.py; not compared"
@@ -222,10 +222,42 @@ def build_rows(
                 models,
                 inst,
                 depth=depth + 1,
-                prefix=f"{prefix}{layer.name}/",
+                prefix=f"{prefix}{sub.tap_path or layer.name}/",
                 position=(*position, topological.get(id(call), 0)),
+                path=_join(path, sub.tap_path or _attribute(cls, call, produced)),
             )
     return rows
+
+
+def _tapped(cls: ClassModel, index: int) -> tuple[str, int] | None:
+    """The (class, line) that computes line ``index`` of ``cls`` in model.py: itself, or
+    for a block instance merged into a block class, that class's line."""
+    if cls.tap_as is None:
+        return (cls.name, index)
+    name, lines = cls.tap_as
+    return (name, lines[index]) if index in lines else None
+
+
+def _source(cls, index, k, layout, inst, path):
+    tapped = _tapped(cls, index)
+    if tapped is None or (inst is not None and tapped not in inst.matched):
+        return None
+    if cls.tap_as is None:
+        return (*tapped, k, layout)
+    return (*tapped, k, path, layout)  # the layout stays last
+
+
+def _attribute(cls: ClassModel, call: Call, produced: dict) -> str:
+    """The attribute a nested model's call runs (``self.<attr>(...)``), or ""."""
+    where = produced.get(id(call.outputs[0])) if call.outputs else None
+    if where is None:
+        return ""
+    match = re.match(r"^self\.(\w+)\(", cls.statements[where[0]].expr)
+    return match.group(1) if match else ""
+
+
+def _join(path: str, attr: str) -> str:
+    return f"{path}.{attr}" if path and attr else attr or path
 
 
 def _value_name(cls: ClassModel, tensor: Tensor, produced: dict) -> str:

@@ -28,7 +28,9 @@ def check_verifiable(generated, model) -> None:
         missing = [
             (layer.name, layer.class_name)
             for layer in generated.graph.walk_layers()
-            if not layer.is_op and layer.subgraph is None and not _keras_can_run(layer.class_name, generated.session.registry)
+            if not layer.is_op
+            and layer.subgraph is None
+            and not _keras_can_run(layer.class_name, generated.session.registry)
         ]
     if missing:
         names = ", ".join(f"{comment_text(n)!r} ({comment_text(c)})" for n, c in missing[:5])

@@ -76,8 +76,9 @@ def torch_value(src, classes: dict, recorded: dict, keras_vals: dict):
         return None
     if src[0] == "input":  # a value that is a forward() argument, seen in another layout
         return None
-    name, index, k, _ = src
-    value = recorded.get((name, index))
+    name, index, k = src[:3]
+    # A line of a block class: the value of this instance (its path in the model).
+    value = recorded.get((name, index, src[3]) if len(src) > 4 else (name, index))
     if value is None:
         return None
     if isinstance(value, (tuple, list)):

@@ -83,12 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest allowed max|delta| / max(1, max|keras output|) (default 1e-4)",
     )
     convert.add_argument(
-        "--structured",
+        "--flat",
         action="store_true",
-        help="repeated sub-graphs become block classes and chains of blocks nn.Sequential "
-        "stages, instead of one attribute and one forward line per Keras layer (in progress: "
-        "REPORT.md then compares blocks, not the layers inside them)",
+        help="one attribute and one forward line per Keras layer, a 1:1 transcript of the "
+        "Keras graph (default: repeated blocks become classes, chains of them stages)",
     )
+    convert.add_argument("--structured", action="store_true", help=argparse.SUPPRESS)
     convert.add_argument(
         "--emit-test",
         action="store_true",
@@ -195,7 +195,7 @@ def _convert(args) -> int:
                 emit_test=args.emit_test,
                 plugins=args.plugins,
                 allow_unsupported=args.allow_unsupported,
-                structured=args.structured,
+                structured=not args.flat,
                 inputs=args.inputs,
                 weights_format=args.weights_format,
             )

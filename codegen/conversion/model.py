@@ -71,6 +71,12 @@ class ClassModel:
     # Module-level tables the class builds from (the arguments of its blocks, stage by
     # stage), each written out as source right before the class.
     constants: list[str] = field(default_factory=list)
+    # A block instance's class, merged away by structure recovery: the class that now
+    # computes its lines (statement index here -> index there), and where the instance sits
+    # in its parent (``conv2.0``), so the report can still compare each of its layers.
+    tap_as: tuple[str, dict[int, int]] | None = None
+    tap_parent: str = ""
+    tap_path: str = ""
 
 
 @dataclass

@@ -78,18 +78,26 @@ class BlockKind:
 def segments(graph: Graph) -> list[Segment]:
     """The graph's calls cut at every tensor that alone carries the computation on."""
     calls = [c for c in graph.calls if c.layer.class_name != "InputLayer"]
-    position = {id(c): i for i, c in enumerate(calls)}
     side = {id(t) for t in graph.inputs}  # model inputs may be read anywhere
+    # A model with one input: the first block may start right at it.
+    entry = graph.inputs[0] if len(graph.inputs) == 1 else None
+    found = _cut(calls, entry, side, {id(t) for t in graph.outputs})
+    return _attach_trailing_activations(_refine(found, side))
+
+
+def _cut(calls: list[Call], entry: Tensor | None, side: set[int], ends: set[int]) -> list[Segment]:
+    """``calls`` cut wherever one value they made is all that later calls (or ``ends``,
+    the values read after them) still need; values in ``side`` do not count."""
+    position = {id(c): i for i, c in enumerate(calls)}
     last_use: dict[int, int] = {}
     for i, call in enumerate(calls):
         for tensor in call.inputs:
             last_use[id(tensor)] = i
-    for tensor in graph.outputs:
-        last_use[id(tensor)] = len(calls)
+    for tensor_id in ends:
+        last_use[tensor_id] = len(calls)
     result: list[Segment] = []
     live: dict[int, Tensor] = {}
-    # A model with one input: the first block may start right at it.
-    start, entry = 0, (graph.inputs[0] if len(graph.inputs) == 1 else None)
+    start = 0
     for i, call in enumerate(calls):
         for tensor in call.inputs:
             if last_use.get(id(tensor)) == i:
@@ -104,7 +112,36 @@ def segments(graph: Graph) -> list[Segment]:
                 start, entry = i + 1, exit_tensor
     if start < len(calls):
         result.append(Segment(calls[start:], entry, calls[-1].outputs[0], len(result)))
-    return _attach_trailing_activations(result)
+    return result
+
+
+def _refine(found: list[Segment], side: set[int]) -> list[Segment]:
+    """Segments that hold blocks behind a long skip connection, cut again (a U-Net: the
+    encoder's output at each level stays live until the decoder concatenates it, so one
+    segment runs from there to the decoder). Inside, the skip value may be read anywhere;
+    the finer cut is kept where it holds another such level."""
+    result: list[Segment] = []
+    for segment in found:
+        inner = None
+        if segment.entry is not None and len(segment.calls) >= 3 * MIN_BLOCK_CALLS:
+            inner_side = side | {id(segment.entry)}
+            inner = _cut(segment.calls, segment.entry, inner_side, {id(segment.exit)})
+            inner = _refine(inner, inner_side) if len(inner) >= 3 else None
+        # Another level: a long segment inside, with more after it (the decoder side). A
+        # residual block's finer cut ends in its long main path: it stays whole.
+        if inner is not None and any(len(s.calls) >= 3 * MIN_BLOCK_CALLS for s in inner[:-1]):
+            result.extend(inner)
+        else:
+            result.append(segment)
+    return result
+
+
+def reads_outside(segment: Segment, side: set[int]) -> bool:
+    """Whether a call of ``segment`` reads a value other than its entry, values made inside
+    it and ``side`` (the model's inputs): a block then needs more than one input."""
+    made = {id(t) for c in segment.calls for t in c.outputs}
+    allowed = made | side | ({id(segment.entry)} if segment.entry is not None else set())
+    return any(id(t) not in allowed for c in segment.calls for t in c.inputs)
 
 
 def _attach_trailing_activations(found: list[Segment]) -> list[Segment]:

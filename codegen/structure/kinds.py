@@ -12,6 +12,7 @@ from .blocks import (
     BlockKind,
     base_signature,
     optional_part,
+    reads_outside,
     repeating_units,
     segment_signature,
     segments,
@@ -32,6 +33,8 @@ def find_blocks(
     for segment in found:
         if len(segment.calls) < min_calls or segment.entry is None:
             continue
+        if reads_outside(segment, {id(t) for t in graph.inputs}):
+            continue  # a value from further back (a skip connection): not one-input
         shared = [c.layer.name for c in segment.calls if len(c.layer.calls) > 1]
         if shared:
             if left_flat is not None:

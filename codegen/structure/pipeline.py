@@ -15,6 +15,7 @@ from codegen.errors import ConversionError
 from codegen.ir.graph import Graph
 
 from .kinds import find_blocks
+from .order import finish_branches
 from .group import block_graph, nested_kinds, strip_model_prefix
 from .stages import make_stages
 from .unify import unify
@@ -25,6 +26,7 @@ MAX_ROUNDS = 4
 def convert_structured(
     graph: Graph, options: Options, class_name: str | None, registry: Registry
 ) -> Session:
+    graph = finish_branches(graph)
     left_flat: list[str] = []
     kinds = find_blocks(graph, left_flat=left_flat)
     nested_kinds(graph)  # short labels inside nested models first, then the model prefix
@@ -57,8 +59,12 @@ def _convert(graph, kinds, options, class_name, registry) -> Session:
         failed, made = unify(session, groups)
         if not failed:
             blocks = {cls.name: cls for cls in session.classes if cls.name in made}
+            instances = [c for c in session.submodels.values() if c.tap_as is not None]
             for cls in session.classes:
-                make_stages(cls, blocks)
+                moved = make_stages(cls, blocks)
+                for instance in instances:
+                    if instance.tap_parent == cls.name and instance.tap_path in moved:
+                        instance.tap_path = moved[instance.tap_path]
             return session
         skipped.update(kind.key for kind in failed)
     return convert_graph(graph, options, class_name, registry=registry)

@@ -24,7 +24,8 @@ from .unify import SELF_CALL as _CALL
 _BLOCK = re.compile(r"^(\w+)\(.*\)$")
 
 
-def make_stages(cls: ClassModel, block_classes: dict[str, ClassModel]) -> None:
+def make_stages(cls: ClassModel, block_classes: dict[str, ClassModel]) -> dict[str, str]:
+    """Returns where each block moved (``conv2_block1`` -> ``conv2.0``)."""
     declared = dict(cls.declarations)
     blocks = {
         attr
@@ -64,7 +65,7 @@ def make_stages(cls: ClassModel, block_classes: dict[str, ClassModel]) -> None:
         if rest:
             groups.extend(("stage", [s]) for s in _split(rest, cls, declared) if len(s) >= 2)
     if not groups:
-        return
+        return {}
     names = _stage_names([g for kind, stages in groups for g in stages if kind == "stage"], cls)
     renamed: dict[str, str] = {}
     replaced: dict[int, Statement] = {}
@@ -110,6 +111,7 @@ def make_stages(cls: ClassModel, block_classes: dict[str, ClassModel]) -> None:
             declarations.append((attr, expr))
     cls.declarations = declarations
     cls.weights = [_moved(w, renamed) for w in cls.weights]
+    return renamed
 
 
 def _same_class(run: list[int], cls: ClassModel, declared: dict[str, str]) -> list[list[int]]:

@@ -44,14 +44,19 @@ def unify(session: Session, kinds: list[GroupedKind]) -> tuple[list[GroupedKind]
     # The instance classes go away: give them internal names (so that references to them
     # are unambiguous) and free their names for the kinds.
     renamed: dict[str, str] = {}
+    instances: dict[str, ClassModel] = {}
     for kind in kinds:
         for layer in kind.layers:
             cls = session.submodels[id(layer)]
             session.class_names.taken.discard(cls.name)
             internal = f"__k2t_instance_{len(renamed)}"
             renamed[f"{cls.name}()"] = f"{internal}()"
+            instances[f"{cls.name}()"] = cls
             cls.name = internal
     for cls in session.classes:
+        for attr, expr in cls.declarations:
+            if expr in instances:  # where each instance sits, for the report
+                instances[expr].tap_parent, instances[expr].tap_path = cls.name, attr
         cls.declarations = [(attr, renamed.get(expr, expr)) for attr, expr in cls.declarations]
     for kind in kinds:
         classes = [session.submodels[id(layer)] for layer in kind.layers]
@@ -87,6 +92,7 @@ def unify(session: Session, kinds: list[GroupedKind]) -> tuple[list[GroupedKind]
                 if id(cls) in shortcuts:
                     args.append(f"downsample={shortcuts[id(cls)]}")
             _move_optional_weights(session, classes, kind)
+        _record_taps(classes, unified)
         instance_names = {cls.name for cls in classes}
         position = min(i for i, c in enumerate(session.classes) if c.name in instance_names)
         session.classes = [c for c in session.classes if c.name not in instance_names]
@@ -99,6 +105,24 @@ def unify(session: Session, kinds: list[GroupedKind]) -> tuple[list[GroupedKind]
         for cls in session.classes:
             cls.declarations = [(attr, calls.get(expr, expr)) for attr, expr in cls.declarations]
     return failed, made
+
+
+def _record_taps(classes: list[ClassModel], unified: ClassModel) -> None:
+    """For each instance class: which line of the merged class computes each of its lines
+    (by the step, the layer's label, a line computes)."""
+    labels: dict[int, str] = {}
+    for cls in classes:
+        if cls.graph is not None:
+            labels.update(cls.graph.labels)
+
+    def step(stmt: Statement) -> str | None:
+        steps = {labels.get(id(t.producer.layer)) for t in stmt.outputs if t.producer}
+        return steps.pop() if len(steps) == 1 else None
+
+    last = {step(st): j for j, st in enumerate(unified.statements) if st.outputs}
+    for cls in classes:
+        lines = {i: last.get(step(st)) for i, st in enumerate(cls.statements) if st.outputs}
+        cls.tap_as = (unified.name, {i: j for i, j in lines.items() if j is not None})
 
 
 _NAME = re.compile(r"\b[A-Za-z_]\w*\b")

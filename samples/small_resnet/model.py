@@ -15,6 +15,48 @@ import torch
 from torch import nn
 
 
+class Block(nn.Module):
+    """A block the Keras model repeats 3 times (block*)."""
+
+    def __init__(
+        self, in_channels, out_channels, stride, downsample: nn.Module | None = None
+    ) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size=3,
+            padding=1,
+            bias=False,
+            stride=stride,
+        )
+        self.bn1 = nn.BatchNorm2d(out_channels, eps=1.001e-05, momentum=0.01)
+        self.conv2 = nn.Conv2d(
+            out_channels, out_channels, kernel_size=3, padding=1, bias=False
+        )
+        self.bn2 = nn.BatchNorm2d(out_channels, eps=1.001e-05, momentum=0.01)
+        self.downsample = downsample
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        # block*_conv1 (Conv2D)
+        x = self.conv1(inputs)
+        # block*_bn1 (BatchNormalization)
+        x = self.bn1(x)
+        # block*_relu1 (ReLU)
+        x = torch.relu(x)
+        # block*_conv2 (Conv2D)
+        x = self.conv2(x)
+        # block*_bn2 (BatchNormalization)
+        x = self.bn2(x)
+        # the shortcut: the block's input, projected where the Keras block has a projection
+        identity = inputs if self.downsample is None else self.downsample(inputs)
+        # block*_add (Add)
+        x = identity + x
+        # block*_out (ReLU)
+        x = torch.relu(x)
+        return x
+
+
 class SmallResnet(nn.Module):
     """Port of Keras Functional 'small_resnet'.
 
@@ -28,26 +70,25 @@ class SmallResnet(nn.Module):
             3, 16, kernel_size=3, stride=2, padding=1, bias=False
         )
         self.stem_bn = nn.BatchNorm2d(16, eps=1.001e-05, momentum=0.01)
-        self.block1_conv1 = nn.Conv2d(16, 16, kernel_size=3, padding=1, bias=False)
-        self.block1_bn1 = nn.BatchNorm2d(16, eps=1.001e-05, momentum=0.01)
-        self.block1_conv2 = nn.Conv2d(16, 16, kernel_size=3, padding=1, bias=False)
-        self.block1_bn2 = nn.BatchNorm2d(16, eps=1.001e-05, momentum=0.01)
-        self.block2_conv1 = nn.Conv2d(
-            16, 32, kernel_size=3, stride=2, padding=1, bias=False
+        self.block1 = Block(16, 16, 1)
+        self.block2 = Block(
+            16,
+            32,
+            2,
+            downsample=nn.Sequential(
+                nn.Conv2d(16, 32, kernel_size=1, stride=2, bias=False),
+                nn.BatchNorm2d(32, eps=1.001e-05, momentum=0.01),
+            ),
         )
-        self.block2_bn1 = nn.BatchNorm2d(32, eps=1.001e-05, momentum=0.01)
-        self.block2_proj = nn.Conv2d(16, 32, kernel_size=1, stride=2, bias=False)
-        self.block2_conv2 = nn.Conv2d(32, 32, kernel_size=3, padding=1, bias=False)
-        self.block2_proj_bn = nn.BatchNorm2d(32, eps=1.001e-05, momentum=0.01)
-        self.block2_bn2 = nn.BatchNorm2d(32, eps=1.001e-05, momentum=0.01)
-        self.block3_conv1 = nn.Conv2d(
-            32, 64, kernel_size=3, stride=2, padding=1, bias=False
+        self.block3 = Block(
+            32,
+            64,
+            2,
+            downsample=nn.Sequential(
+                nn.Conv2d(32, 64, kernel_size=1, stride=2, bias=False),
+                nn.BatchNorm2d(64, eps=1.001e-05, momentum=0.01),
+            ),
         )
-        self.block3_bn1 = nn.BatchNorm2d(64, eps=1.001e-05, momentum=0.01)
-        self.block3_proj = nn.Conv2d(32, 64, kernel_size=1, stride=2, bias=False)
-        self.block3_conv2 = nn.Conv2d(64, 64, kernel_size=3, padding=1, bias=False)
-        self.block3_proj_bn = nn.BatchNorm2d(64, eps=1.001e-05, momentum=0.01)
-        self.block3_bn2 = nn.BatchNorm2d(64, eps=1.001e-05, momentum=0.01)
         self.dropout = nn.Dropout(0.2)
         self.logits = nn.Linear(64, 10)
 
@@ -61,57 +102,13 @@ class SmallResnet(nn.Module):
         # stem_bn (BatchNormalization) -> (N, 16, 17, 17)
         x = self.stem_bn(x)
         # stem_relu (ReLU) -> (N, 16, 17, 17)
-        stem_relu = torch.relu(x)
-        # block1_conv1 (Conv2D) -> (N, 16, 17, 17)
-        x = self.block1_conv1(stem_relu)
-        # block1_bn1 (BatchNormalization) -> (N, 16, 17, 17)
-        x = self.block1_bn1(x)
-        # block1_relu1 (ReLU) -> (N, 16, 17, 17)
         x = torch.relu(x)
-        # block1_conv2 (Conv2D) -> (N, 16, 17, 17)
-        x = self.block1_conv2(x)
-        # block1_bn2 (BatchNormalization) -> (N, 16, 17, 17)
-        x = self.block1_bn2(x)
-        # block1_add (Add) -> (N, 16, 17, 17)
-        x = stem_relu + x
-        # block1_out (ReLU) -> (N, 16, 17, 17)
-        block1_out = torch.relu(x)
-        # block2_conv1 (Conv2D) -> (N, 32, 9, 9)
-        x = self.block2_conv1(block1_out)
-        # block2_bn1 (BatchNormalization) -> (N, 32, 9, 9)
-        x = self.block2_bn1(x)
-        # block2_relu1 (ReLU) -> (N, 32, 9, 9)
-        block2_relu1 = torch.relu(x)
-        # block2_proj (Conv2D) -> (N, 32, 9, 9)
-        block2_proj = self.block2_proj(block1_out)
-        # block2_conv2 (Conv2D) -> (N, 32, 9, 9)
-        block2_conv2 = self.block2_conv2(block2_relu1)
-        # block2_proj_bn (BatchNormalization) -> (N, 32, 9, 9)
-        block2_proj_bn = self.block2_proj_bn(block2_proj)
-        # block2_bn2 (BatchNormalization) -> (N, 32, 9, 9)
-        x = self.block2_bn2(block2_conv2)
-        # block2_add (Add) -> (N, 32, 9, 9)
-        x = block2_proj_bn + x
-        # block2_out (ReLU) -> (N, 32, 9, 9)
-        block2_out = torch.relu(x)
-        # block3_conv1 (Conv2D) -> (N, 64, 5, 5)
-        x = self.block3_conv1(block2_out)
-        # block3_bn1 (BatchNormalization) -> (N, 64, 5, 5)
-        x = self.block3_bn1(x)
-        # block3_relu1 (ReLU) -> (N, 64, 5, 5)
-        block3_relu1 = torch.relu(x)
-        # block3_proj (Conv2D) -> (N, 64, 5, 5)
-        block3_proj = self.block3_proj(block2_out)
-        # block3_conv2 (Conv2D) -> (N, 64, 5, 5)
-        block3_conv2 = self.block3_conv2(block3_relu1)
-        # block3_proj_bn (BatchNormalization) -> (N, 64, 5, 5)
-        block3_proj_bn = self.block3_proj_bn(block3_proj)
-        # block3_bn2 (BatchNormalization) -> (N, 64, 5, 5)
-        x = self.block3_bn2(block3_conv2)
-        # block3_add (Add) -> (N, 64, 5, 5)
-        x = block3_proj_bn + x
-        # block3_out (ReLU) -> (N, 64, 5, 5)
-        x = torch.relu(x)
+        # block1 (Block) -> (N, 16, 17, 17)
+        x = self.block1(x)
+        # block2 (Block) -> (N, 32, 9, 9)
+        x = self.block2(x)
+        # block3 (Block) -> (N, 64, 5, 5)
+        x = self.block3(x)
         # avg_pool (GlobalAveragePooling2D) -> (N, 64)
         x = x.mean(dim=(2, 3))
         # dropout (Dropout) -> (N, 64)

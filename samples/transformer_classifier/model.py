@@ -60,6 +60,36 @@ class KerasMultiHeadAttention(nn.Module):
         return x
 
 
+class Block(nn.Module):
+    """A block the Keras model repeats 2 times (block*)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attention = KerasMultiHeadAttention(
+            32, num_heads=4, key_dim=8, dropout=0.1
+        )
+        self.norm1 = nn.LayerNorm(32, eps=1e-06)
+        self.ffn1 = nn.Linear(32, 64)
+        self.ffn2 = nn.Linear(64, 32)
+        self.dropout = nn.Dropout(0.1)
+        self.norm2 = nn.LayerNorm(32, eps=1e-06)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        # block*_attention (MultiHeadAttention)
+        x = self.attention(inputs, inputs)
+        # add_* (ops.Add), block*_norm1 (LayerNormalization)
+        norm1 = self.norm1(inputs + x)
+        # block*_ffn1 (Dense)
+        x = torch.relu(self.ffn1(norm1))
+        # block*_ffn2 (Dense)
+        x = self.ffn2(x)
+        # block*_dropout (Dropout)
+        x = self.dropout(x)
+        # add_* (ops.Add), block*_norm2 (LayerNormalization)
+        x = self.norm2(norm1 + x)
+        return x
+
+
 class TransformerClassifier(nn.Module):
     """Port of Keras Functional 'transformer_classifier'."""
 
@@ -67,58 +97,22 @@ class TransformerClassifier(nn.Module):
         super().__init__()
         self.token_embedding = nn.Embedding(200, 32)
         self.position_embedding = nn.Embedding(24, 32)
-        self.block1_attention = KerasMultiHeadAttention(
-            32, num_heads=4, key_dim=8, dropout=0.1
-        )
-        self.block1_norm1 = nn.LayerNorm(32, eps=1e-06)
-        self.block1_ffn1 = nn.Linear(32, 64)
-        self.block1_ffn2 = nn.Linear(64, 32)
-        self.block1_dropout = nn.Dropout(0.1)
-        self.block1_norm2 = nn.LayerNorm(32, eps=1e-06)
-        self.block2_attention = KerasMultiHeadAttention(
-            32, num_heads=4, key_dim=8, dropout=0.1
-        )
-        self.block2_norm1 = nn.LayerNorm(32, eps=1e-06)
-        self.block2_ffn1 = nn.Linear(32, 64)
-        self.block2_ffn2 = nn.Linear(64, 32)
-        self.block2_dropout = nn.Dropout(0.1)
-        self.block2_norm2 = nn.LayerNorm(32, eps=1e-06)
+        self.block1 = Block()
+        self.block2 = Block()
         self.dropout = nn.Dropout(0.1)
         self.classifier = nn.Linear(32, 2)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        # ones_like (ops.OnesLike), cumsum (ops.Cumsum), subtract (ops.Subtract) -> (N, 24)
-        subtract = torch.cumsum(torch.ones_like(tokens), dim=-1, dtype=torch.int32) - 1
         # token_embedding (Embedding) -> (N, 24, 32)
         token_embedding = self.token_embedding(tokens)
+        # ones_like (ops.OnesLike), cumsum (ops.Cumsum), subtract (ops.Subtract) -> (N, 24)
+        x = torch.cumsum(torch.ones_like(tokens), dim=-1, dtype=torch.int32) - 1
         # position_embedding (Embedding) -> (N, 24, 32)
-        x = self.position_embedding(subtract)
-        # add (ops.Add) -> (N, 24, 32)
-        add = token_embedding + x
-        # block1_attention (MultiHeadAttention) -> (N, 24, 32)
-        x = self.block1_attention(add, add)
-        # add_1 (ops.Add), block1_norm1 (LayerNormalization) -> (N, 24, 32)
-        block1_norm1 = self.block1_norm1(add + x)
-        # block1_ffn1 (Dense) -> (N, 24, 64)
-        x = torch.relu(self.block1_ffn1(block1_norm1))
-        # block1_ffn2 (Dense) -> (N, 24, 32)
-        x = self.block1_ffn2(x)
-        # block1_dropout (Dropout) -> (N, 24, 32)
-        x = self.block1_dropout(x)
-        # add_2 (ops.Add), block1_norm2 (LayerNormalization) -> (N, 24, 32)
-        block1_norm2 = self.block1_norm2(block1_norm1 + x)
-        # block2_attention (MultiHeadAttention) -> (N, 24, 32)
-        x = self.block2_attention(block1_norm2, block1_norm2)
-        # add_3 (ops.Add), block2_norm1 (LayerNormalization) -> (N, 24, 32)
-        block2_norm1 = self.block2_norm1(block1_norm2 + x)
-        # block2_ffn1 (Dense) -> (N, 24, 64)
-        x = torch.relu(self.block2_ffn1(block2_norm1))
-        # block2_ffn2 (Dense) -> (N, 24, 32)
-        x = self.block2_ffn2(x)
-        # block2_dropout (Dropout) -> (N, 24, 32)
-        x = self.block2_dropout(x)
-        # add_4 (ops.Add), block2_norm2 (LayerNormalization) -> (N, 24, 32)
-        x = self.block2_norm2(block2_norm1 + x)
+        x = self.position_embedding(x)
+        # add (ops.Add), block1 (Block) -> (N, 24, 32)
+        x = self.block1(token_embedding + x)
+        # block2 (Block) -> (N, 24, 32)
+        x = self.block2(x)
         # pool (GlobalAveragePooling1D) -> (N, 32)
         x = x.mean(dim=1)
         # dropout (Dropout) -> (N, 32)

@@ -66,7 +66,7 @@ def run_both(model, batch=2, seed=3):
 def test_helper_built_resnet_with_automatic_names(tmp_path):
     model = basic_resnet()
     randomize_scaled(model)
-    flat = generate(model, command="x").source
+    flat = generate(model, structured=False, command="x").source
     generated, net, ref, got = run_both(model)
     assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
     source = generated.source
@@ -174,7 +174,8 @@ def test_model_without_repeats_is_unchanged():
     x = layers.Dense(4, activation="relu")(inputs)
     model = keras.Model(inputs, layers.Dense(2)(x))
     assert (
-        generate(model, structured=True, command="x").source == generate(model, command="x").source
+        generate(model, structured=True, command="x").source
+        == generate(model, structured=False, command="x").source
     )
 
 
@@ -256,7 +257,7 @@ def test_inverted_residuals_with_and_without_skip():
         x = inverted(x, out, stride)
     model = keras.Model(inputs, layers.GlobalAveragePooling2D()(x))
     randomize_scaled(model)
-    flat = generate(model, command="x").source
+    flat = generate(model, structured=False, command="x").source
     generated, net, ref, got = run_both(model)
     assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
     source = generated.source
@@ -353,3 +354,82 @@ def test_nested_models_of_one_structure_share_a_class_without_the_model_prefix()
     assert re.findall(r"^class (\w+)\(nn.Module\)", source, re.M) == ["Down", "Net"]
     assert instances(net, "Down") == 3
     assert "self.stem = nn.Conv2d(" in source and "self.net_" not in source
+
+
+def small_unet(levels=(4, 8, 16)):
+    """A U-Net built by helper functions (automatic names): every level's output waits in
+    a skip connection until the decoder concatenates it."""
+
+    def double_conv(x, width):
+        for _ in range(2):
+            x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
+            x = layers.ReLU()(layers.BatchNormalization()(x))
+        return x
+
+    inputs = keras.Input((16, 16, 3))
+    x, skips = inputs, []
+    for width in levels:
+        x = double_conv(x, width)
+        skips.append(x)
+        x = layers.MaxPooling2D()(x)
+    x = double_conv(x, 2 * levels[-1])
+    for width, skip in zip(reversed(levels), reversed(skips)):
+        x = layers.Conv2DTranspose(width, 2, strides=2)(x)
+        x = double_conv(layers.Concatenate()([skip, x]), width)
+    return keras.Model(inputs, layers.Conv2D(2, 1)(x))
+
+
+def test_unet_blocks_are_found_behind_skip_connections():
+    model = small_unet()
+    randomize_scaled(model)
+    flat = generate(model, structured=False, command="x").source
+    generated, net, ref, got = run_both(model)
+    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    source = generated.source
+    blocks = re.findall(r'^class (\w+)\(nn.Module\):\n    """A block', source, re.M)
+    assert len(blocks) == 1
+    assert instances(net, blocks[0]) >= 8  # the encoder's and decoder's convolutions
+    assert len(source.splitlines()) < 0.7 * len(flat.splitlines())
+    assert "torch.cat([" in source  # the skip connections stay in the model's forward
+
+
+def test_a_branch_is_finished_before_the_next_one_starts():
+    """Keras records the projection shortcut's layers in the middle of the main path; the
+    forward computes the main path, then the shortcut, then adds them."""
+    generated = generate(basic_resnet(blocks=(1, 1), widths=(4, 8)), command="x")
+    # main path's last line, then the projection reading the block's input (a ReLU's value)
+    finished = (
+        r"(\w+) = self\.batch_normalization\w*\(x\)\n\s+# [^\n]*\n\s+x = self\.\w+\(re_lu\w*\)"
+    )
+    assert re.search(finished, generated.source), generated.source
+
+
+def test_report_compares_every_layer_inside_blocks_and_verify_reads_the_structured_form(
+    tmp_path,
+):
+    """REPORT.md measures each Keras layer inside each block instance (not only the blocks'
+    outputs); ``verify`` re-checks the structured folder, and after an edit to a line of
+    the block class finds the error in the layer that line computes."""
+    from codegen.api import convert, verify_folder
+
+    model = basic_resnet(blocks=(2, 2), widths=(4, 8))
+    randomize_scaled(model)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    result = convert(path, tmp_path / "out", verify=True)
+    assert result.report.passed
+    report = (tmp_path / "out" / "REPORT.md").read_text()
+    inner = [line for line in report.splitlines() if "↳" in line and "(Conv2D)" in line]
+    assert len(inner) >= 6, report  # the convolutions inside the blocks, instance by instance
+    assert all("✅" in line for line in inner), inner
+    assert verify_folder(path, tmp_path / "out")[0].passed
+    source = (tmp_path / "out" / "model.py").read_text()
+    block = source.index("class Block(")
+    edited = source[:block] + source[block:].replace(
+        "x = torch.relu(x)", "x = torch.relu(x) * 1.5", 1
+    )
+    (tmp_path / "out" / "model.py").write_text(edited)
+    report, _ = verify_folder(path, tmp_path / "out", force=True)
+    assert not report.passed
+    text = (tmp_path / "out" / "REPORT.md").read_text()
+    assert any("↳" in line and "❌" in line for line in text.splitlines()), text

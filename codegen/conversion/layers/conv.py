@@ -60,9 +60,7 @@ def padded_input(ctx: CallContext, x: str, padding: str, kernel, strides, dilati
 
     pads = same_pads(ctx.input_shape())
     # A shared layer is one module: its padding= must suit every call of it.
-    every_call = [
-        same_pads(c.inputs[0].shape) for c in ctx.calls_of_layer()
-    ]
+    every_call = [same_pads(c.inputs[0].shape) for c in ctx.calls_of_layer()]
     native = all(p == pads for p in every_call) and all(
         p is not None and p[0] == p[1] for p in pads
     )
