@@ -433,3 +433,31 @@ def test_report_compares_every_layer_inside_blocks_and_verify_reads_the_structur
     assert not report.passed
     text = (tmp_path / "out" / "REPORT.md").read_text()
     assert any("↳" in line and "❌" in line for line in text.splitlines()), text
+
+
+def test_optional_steps_export_and_compile_without_graph_breaks():
+    """``if self.use_<step>:`` branches on constructor flags: torch.export and
+    torch.compile(fullgraph=True) see one graph."""
+
+    def inverted(x, out, stride):
+        y = layers.Conv2D(x.shape[-1] * 2, 1, use_bias=False)(x)
+        y = layers.ReLU(6.0)(layers.BatchNormalization()(y))
+        y = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(y)
+        y = layers.ReLU(6.0)(layers.BatchNormalization()(y))
+        y = layers.BatchNormalization()(layers.Conv2D(out, 1, use_bias=False)(y))
+        return layers.Add()([x, y]) if stride == 1 and x.shape[-1] == out else y
+
+    inputs = keras.Input((12, 12, 4))
+    x = inputs
+    for out, stride in ((4, 1), (8, 2), (8, 1), (8, 1)):
+        x = inverted(x, out, stride)
+    model = keras.Model(inputs, x)
+    randomize_scaled(model)
+    generated, net, ref, got = run_both(model)
+    assert "if self.use_" in generated.source
+    x = torch.randn(2, 12, 12, 4)
+    exported = torch.export.export(net, (x,))
+    compiled = torch.compile(net, backend="eager", fullgraph=True)
+    with torch.no_grad():
+        assert torch.allclose(exported.module()(x), net(x), atol=1e-5)
+        assert torch.allclose(compiled(x), net(x), atol=1e-5)
