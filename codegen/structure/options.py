@@ -22,7 +22,7 @@ from .group import GroupedKind
 
 PRELUDE = "inputs"  # the label of the ``x = inputs`` line
 # ``self.conv(F.pad(x, (0, 1, 0, 1)))``: a module called on a padded value.
-_PADDED_CALL = re.compile(r"^self\.(\w+)\(F\.pad\((\w+), (\([\d, ]+\))\)\)$")
+_PADDED_CALL = re.compile(r"^self\.(\w+)\(F\.pad\((\w+), (\([\d, ]+\)(?:, value=[^()]*)?)\)\)$")
 
 
 @dataclass
@@ -43,7 +43,9 @@ def fill_variants(classes: list[ClassModel], kind: GroupedKind) -> Filled | None
             return None
         steps.append(by_label)
     union = [PRELUDE]
-    for label in kind.union_labels:  # a padding step split off goes right before its step
+    for label in kind.union_labels or _steps_in_order(
+        classes[0]
+    ):  # a padding step split off goes right before its step
         if any(f"{label}:pad" in own for own in steps):
             union.append(f"{label}:pad")
         union.append(label)
@@ -95,6 +97,18 @@ def fill_variants(classes: list[ClassModel], kind: GroupedKind) -> Filled | None
     return Filled(filled_classes, wildcards, present, steps_in_order, attr_step, union)
 
 
+def _steps_in_order(cls: ClassModel) -> list[str]:
+    """The steps of a class, in the order its forward computes them."""
+    labels = cls.graph.labels if cls.graph is not None else {}
+    steps = []
+    for stmt in cls.statements:
+        for tensor in stmt.outputs:
+            label = labels.get(id(tensor.producer.layer)) if tensor.producer else None
+            if label is not None and label not in steps:
+                steps.append(label)
+    return steps
+
+
 def _declaration_steps(cls: ClassModel, steps: dict[str, list[Statement]]) -> dict[str, str] | None:
     """The step each declared module belongs to: the one whose lines use it."""
     owner: dict[str, str] = {}
@@ -134,11 +148,11 @@ def _statements_by_label(cls: ClassModel) -> dict[str, list[Statement]] | None:
         if param in stmt.names:
             param_live = False
         padded = _PADDED_CALL.match(stmt.expr)
-        if padded is not None and stmt.names == ["x"] and padded.group(2) == "x":
+        if padded is not None and padded.group(2) == "x":
             # TensorFlow's uneven 'same' padding (stride 2): a step of its own, which the
             # instances that pad evenly (stride 1: padding= in the module) leave out.
             note = f"{stmt.label}: 'same' padding, uneven as TensorFlow pads"
-            pad = replace(_copy(stmt), expr=f"F.pad(x, {padded.group(3)})", label=note)
+            pad = replace(_copy(stmt), expr=f"F.pad(x, {padded.group(3)})", label=note, names=["x"])
             pad.comment = note
             grouped[f"{label}:pad"] = [pad]
             order.append(f"{label}:pad")

@@ -75,6 +75,11 @@ def unify(session: Session, kinds: list[GroupedKind]) -> tuple[list[GroupedKind]
             merged = _merge(filled.classes, kind, session, filled.wildcards)
         else:
             merged = _merge(classes, kind, session)
+            if merged is None and not kind.optional_labels:
+                # TensorFlow's uneven 'same' padding in some instances only: a step of its own
+                filled = fill_variants(classes, kind)
+                if filled is not None:
+                    merged = _merge(filled.classes, kind, session, filled.wildcards)
         if merged is None:
             failed.append(kind)
             continue

@@ -461,3 +461,35 @@ def test_optional_steps_export_and_compile_without_graph_breaks():
     with torch.no_grad():
         assert torch.allclose(exported.module()(x), net(x), atol=1e-5)
         assert torch.allclose(compiled(x), net(x), atol=1e-5)
+
+
+def test_uneven_same_padding_in_some_instances_is_an_optional_step():
+    """mini-Xception modules: a stride-2 'same' max pool pads unevenly (as TensorFlow
+    does) on even sizes and evenly on odd ones; still one class, the uneven padding a step
+    the odd-size instance leaves out."""
+
+    def module(x, width):
+        shortcut = layers.BatchNormalization()(
+            layers.Conv2D(width, 1, strides=2, padding="same", use_bias=False)(x)
+        )
+        y = layers.SeparableConv2D(width, 3, padding="same", use_bias=False)(x)
+        y = layers.Activation("relu")(layers.BatchNormalization()(y))
+        y = layers.SeparableConv2D(width, 3, padding="same", use_bias=False)(y)
+        y = layers.BatchNormalization()(y)
+        y = layers.MaxPooling2D(3, strides=2, padding="same")(y)
+        return layers.Add()([y, shortcut])
+
+    inputs = keras.Input((20, 20, 3))
+    x = layers.Conv2D(4, 3, padding="same")(inputs)
+    for width in (8, 12, 16):  # sizes 20, 10 (uneven padding), 5 (even)
+        x = module(x, width)
+    model = keras.Model(inputs, x)
+    randomize_scaled(model)
+    generated, net, ref, got = run_both(model)
+    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    source = generated.source
+    blocks = re.findall(r'^class (\w+)\(nn.Module\):\n    """A block', source, re.M)
+    assert len(blocks) == 1 and instances(net, blocks[0]) == 3
+    assert re.search(
+        r"if self\.use_\w+:\n.*\n\s+x = F\.pad\(x, \(0, 1, 0, 1\), value=-math\.inf\)", source
+    )
