@@ -102,11 +102,18 @@ def _steps_in_order(cls: ClassModel) -> list[str]:
     labels = cls.graph.labels if cls.graph is not None else {}
     steps = []
     for stmt in cls.statements:
-        for tensor in stmt.outputs:
-            label = labels.get(id(tensor.producer.layer)) if tensor.producer else None
-            if label is not None and label not in steps:
-                steps.append(label)
+        label = _step(stmt, labels)
+        if label is not None and label not in steps:
+            steps.append(label)
     return steps
+
+
+def _step(stmt: Statement, labels: dict[int, str]) -> str | None:
+    """The step a line computes: its layer's label (the shortcut line: its own label)."""
+    if not stmt.outputs:
+        return stmt.label or None
+    steps = {labels.get(id(t.producer.layer)) if t.producer else None for t in stmt.outputs}
+    return steps.pop() if len(steps) == 1 and None not in steps else None
 
 
 def _declaration_steps(cls: ClassModel, steps: dict[str, list[Statement]]) -> dict[str, str] | None:
@@ -132,11 +139,9 @@ def _statements_by_label(cls: ClassModel) -> dict[str, list[Statement]] | None:
     order: list[str] = []
     param_live, first = True, True
     for stmt in cls.statements:
-        producers = {t.producer.layer for t in stmt.outputs if t.producer is not None}
-        names = {labels.get(id(layer)) for layer in producers}
-        if len(names) != 1 or None in names:
+        label = _step(stmt, labels)
+        if label is None:
             return None
-        (label,) = names
         if label in grouped and order and order[-1] != label:
             return None  # one step's lines must be together
         stmt = _copy(stmt)

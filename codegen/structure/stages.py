@@ -19,8 +19,9 @@ from dataclasses import replace
 
 from codegen.conversion.model import ClassModel, Statement, WeightEntry
 
-from .unify import SELF_CALL as _CALL
-
+# ``self.<module>(<argument>)``: a block call; only the first of a stage may read more
+# than the value before it (``self.block1(token_embedding + x)``).
+_CALL = re.compile(r"^self\.(\w+)\((.+)\)$")
 _BLOCK = re.compile(r"^(\w+)\(.*\)$")
 
 
@@ -74,7 +75,10 @@ def make_stages(cls: ClassModel, block_classes: dict[str, ClassModel]) -> dict[s
     for kind, stages in groups:
         indices = [i for stage in stages for i in stage]
         attrs = [_attr(cls, i) for i in indices]
-        labels = [cls.statements[i].label or attrs[k] for k, i in enumerate(indices)]
+        # the block itself, not keras.ops calls written into its argument
+        labels = [
+            (cls.statements[i].label or attrs[k]).split(", ")[-1] for k, i in enumerate(indices)
+        ]
         if kind == "table":
             name = _unique_name("stages", cls)
             rows = _table_rows(stages, cls, declared, block_classes)

@@ -75,7 +75,7 @@ def unify(session: Session, kinds: list[GroupedKind]) -> tuple[list[GroupedKind]
             merged = _merge(filled.classes, kind, session, filled.wildcards)
         else:
             merged = _merge(classes, kind, session)
-            if merged is None and not kind.optional_labels:
+            if merged is None:
                 # TensorFlow's uneven 'same' padding in some instances only: a step of its own
                 filled = fill_variants(classes, kind)
                 if filled is not None:
@@ -158,7 +158,9 @@ def _take_out_optional(classes: list[ClassModel], kind: GroupedKind) -> dict[int
         statements, compare_form = rewritten
         if reference is None:
             reference = (statements, compare_form)
-        elif _canonical(compare_form, cls.params) != _canonical(reference[1], cls.params):
+        elif _unpadded(_canonical(compare_form, cls.params)) != _unpadded(
+            _canonical(reference[1], cls.params)
+        ):
             return None
         shortcuts[id(cls)] = "nn.Sequential(" + ", ".join(declared[label] for label in chain) + ")"
         cls.declarations = [(a, e) for a, e in cls.declarations if a not in chain]
@@ -172,7 +174,9 @@ def _take_out_optional(classes: list[ClassModel], kind: GroupedKind) -> dict[int
             continue
         if sorted(a for a, _ in cls.declarations) != sorted(core_attrs):
             return None
-        if _canonical(cls.statements, cls.params) != _canonical(reference[1], cls.params):
+        if _unpadded(_canonical(cls.statements, cls.params)) != _unpadded(
+            _canonical(reference[1], cls.params)
+        ):
             return None
         declared = dict(cls.declarations)
         cls.declarations = [(a, declared[a]) for a in core_attrs]
@@ -180,12 +184,34 @@ def _take_out_optional(classes: list[ClassModel], kind: GroupedKind) -> dict[int
         statements = []
         for st in reference[0]:
             copy = _copy(st)
-            if st.names != [IDENTITY]:  # keep this instance's own Keras names in comments
+            if st.names != [IDENTITY]:  # this instance's own line, Keras names and values
                 mine = next(own)
-                copy.label, copy.comment = mine.label, mine.comment
+                copy.label, copy.comment, copy.outputs = mine.label, mine.comment, mine.outputs
+                copy.expr = _padded_as(copy.expr, mine.expr)
+                if copy.expr is None:
+                    return None
             statements.append(copy)
         cls.statements = statements
     return shortcuts
+
+
+# TensorFlow's uneven 'same' padding written around a module call's input.
+_PAD = re.compile(r"F\.pad\((\w+), (\([\d, ]+\)(?:, value=[^()]*)?)\)")
+
+
+def _unpadded(canonical: list[tuple]) -> list[tuple]:
+    """Canonical statements with the padding left out (compared apart: options.py)."""
+    return [(_PAD.sub(r"\1", expr), names) for expr, names in canonical]
+
+
+def _padded_as(reference: str, mine: str) -> str | None:
+    """``reference`` padded as ``mine`` is (or not at all); None when that is not clear."""
+    pads = _PAD.findall(mine)
+    if not pads:
+        return _PAD.sub(r"\1", reference)
+    if len(_PAD.findall(reference)) == 1 and len(pads) == 1:
+        return _PAD.sub(lambda m: f"F.pad({m.group(1)}, {pads[0][1]})", reference)
+    return None
 
 
 def reflow(cls: ClassModel) -> None:
@@ -193,7 +219,7 @@ def reflow(cls: ClassModel) -> None:
     out the optional part has made more values so."""
     statements = cls.statements
     for i, st in enumerate(statements[:-1]):
-        if len(st.names) != 1 or st.names[0] in ("x", *cls.params):
+        if len(st.names) != 1 or st.names[0] in ("x", IDENTITY, *cls.params):
             continue
         name = st.names[0]
         pattern = re.compile(rf"\b{re.escape(name)}\b")

@@ -97,8 +97,7 @@ class TransformerClassifier(nn.Module):
         super().__init__()
         self.token_embedding = nn.Embedding(200, 32)
         self.position_embedding = nn.Embedding(24, 32)
-        self.block1 = Block()
-        self.block2 = Block()
+        self.blocks = nn.Sequential(*[Block() for _ in range(2)])
         self.dropout = nn.Dropout(0.1)
         self.classifier = nn.Linear(32, 2)
 
@@ -109,10 +108,8 @@ class TransformerClassifier(nn.Module):
         x = torch.cumsum(torch.ones_like(tokens), dim=-1, dtype=torch.int32) - 1
         # position_embedding (Embedding) -> (N, 24, 32)
         x = self.position_embedding(x)
-        # add (ops.Add), block1 (Block) -> (N, 24, 32)
-        x = self.block1(token_embedding + x)
-        # block2 (Block) -> (N, 24, 32)
-        x = self.block2(x)
+        # block1 ... block2: 2 blocks
+        x = self.blocks(token_embedding + x)
         # pool (GlobalAveragePooling1D) -> (N, 32)
         x = x.mean(dim=1)
         # dropout (Dropout) -> (N, 32)
