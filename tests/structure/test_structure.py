@@ -503,3 +503,22 @@ def test_uneven_same_padding_in_some_instances_is_an_optional_step():
     assert re.search(
         r"if self\.use_\w+:\n.*\n\s+x = F\.pad\(x, \(0, 1, 0, 1\), value=-math\.inf\)", source
     )
+
+
+def test_flat_option_round_trips_through_the_regenerate_line(tmp_path):
+    """``structured=False`` (``--flat``) is recorded in model.py, and ``verify`` rebuilds
+    that same form; the default is the structured one."""
+    from codegen.api import convert, verify_folder
+    from codegen.app.command_line import detect_options, regenerate_command
+
+    model = basic_resnet(blocks=(2,), widths=(4,))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    convert(path, tmp_path / "flat", structured=False)
+    source = (tmp_path / "flat" / "model.py").read_text()
+    assert " --flat" in source and "class Block" not in source
+    assert detect_options(source)["structured"] is False
+    assert verify_folder(path, tmp_path / "flat")[0].passed
+    assert "--flat" not in regenerate_command("m.keras", tmp_path, None, False)
+    convert(path, tmp_path / "structured")
+    assert "class Block" in (tmp_path / "structured" / "model.py").read_text()
