@@ -496,7 +496,7 @@ def _merge(
         aliases=first.aliases,
         title=(
             f"A block the Keras model repeats {len(classes)} times "
-            f"({_pattern([c.keras_name for c in classes])})."
+            f"({_names_of([c.keras_name for c in classes])})."
         ),
     )
     arguments = [[vector[i] for vector in groups] for i in range(len(classes))]
@@ -557,6 +557,15 @@ def _pattern(names: list[str]) -> str:
     head = os.path.commonprefix(names)
     tail = os.path.commonprefix([n[len(head) :][::-1] for n in names])[::-1]
     return f"{head}*{tail}"
+
+
+def _names_of(names: list[str]) -> str:
+    """The instances' Keras names as a pattern, or the first and last where the names share
+    too little for one."""
+    pattern = _pattern(names)
+    if len(pattern.replace("*", "").strip("_")) >= 3:
+        return pattern
+    return f"{names[0]} ... {names[-1]}"
 
 
 def _pattern_statement(index: int, classes: list[ClassModel]) -> Statement:
