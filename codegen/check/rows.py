@@ -214,6 +214,8 @@ def build_rows(
             )
             row.code = statement_line(host) if host is not None else ""
             row.note = "written inside the line that uses it"
+            if host is None and cls.tap_as is not None:  # moved into a module passed in
+                row.code = "in the block's downsample module: compared at the block's output"
         sub = session.submodels.get(id(layer)) if layer.subgraph is not None else None
         if sub is not None and call.index == 0:
             rows += build_rows(
