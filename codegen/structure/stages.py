@@ -68,6 +68,7 @@ def make_stages(cls: ClassModel, block_classes: dict[str, ClassModel]) -> dict[s
     if not groups:
         return {}
     names = _stage_names([g for kind, stages in groups for g in stages if kind == "stage"], cls)
+    used = set(names)  # a second stack of stages must not take the first one's name
     renamed: dict[str, str] = {}
     replaced: dict[int, Statement] = {}
     removed: set[int] = set()
@@ -80,13 +81,14 @@ def make_stages(cls: ClassModel, block_classes: dict[str, ClassModel]) -> dict[s
             (cls.statements[i].label or attrs[k]).split(", ")[-1] for k, i in enumerate(indices)
         ]
         if kind == "table":
-            name = _unique_name("stages", cls)
+            name = _unique_name("stages", cls, used)
+            used.add(name)
             rows = _table_rows(stages, cls, declared, block_classes)
             expr, note = _table(cls, name, stages, rows, declared, block_classes)
             for number, stage in enumerate(stages):
                 for position, index in enumerate(stage):
                     renamed[_attr(cls, index)] = f"{name}.{number}.{position}"
-            comment = f"{_span(labels)}: {len(indices)} blocks in {len(stages)} stages ({note})"
+            comment = f"{_span(labels)}: {len(indices)} blocks in {len(stages)} stage{"s" * (len(stages) != 1)} ({note})"
         else:
             name = names.pop(0)
             for position, attr in enumerate(attrs):
@@ -182,7 +184,9 @@ def _table(cls, name, stages, rows, declared, block_classes) -> tuple[str, str]:
     lines = [*_table_header(block_classes[block]), f"{constant} = ("]
     for row in rows:
         lines.append("    (")
-        lines.extend(f"        ({', '.join(arguments)})," for arguments in row)
+        lines.extend(
+            f"        ({', '.join(arguments)}{',' * (len(arguments) == 1)})," for arguments in row
+        )
         lines.append("    ),")
     lines.append(")")
     cls.constants.append("\n".join(lines))
@@ -275,11 +279,14 @@ def _progression(calls) -> tuple[str, bool] | None:
     return f"{ast.unparse(first.func)}({', '.join([*positional, *keywords])})", uses_i
 
 
-def _unique_name(wanted: str, cls: ClassModel) -> str:
-    taken = {attr for attr, _ in cls.declarations} | {attr for attr, _ in cls.buffers}
-    while wanted in taken:
-        wanted += "_"
-    return wanted
+def _unique_name(wanted: str, cls: ClassModel, used: set[str]) -> str:
+    """``stages``, else ``stages2``, ``stages3``..."""
+    taken = {attr for attr, _ in cls.declarations} | {attr for attr, _ in cls.buffers} | used
+    candidate, number = wanted, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{wanted}{number}"
+    return candidate
 
 
 def _moved(entry: WeightEntry, renamed: dict[str, str]) -> WeightEntry:

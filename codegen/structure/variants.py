@@ -132,6 +132,7 @@ def _match(calls: list[Call], entry: Tensor, template: Segment, tokens: list[tup
     theirs = _elided_signature(template.calls, template.entry, deleted)
     if ours is None or ours != theirs:
         return None
+    deleted_at = {j for j in range(len(tokens)) if j not in matched_template}
     keys: list[tuple] = []
     previous, run = -1, 0
     by_mine = dict(pairs)
@@ -140,6 +141,8 @@ def _match(calls: list[Call], entry: Tensor, template: Segment, tokens: list[tup
             previous, run = by_mine[i], 0
             keys.append(("t", previous))
         else:
+            if previous + 1 in deleted_at:
+                return None  # a step replaced by another: a different block, not an option
             keys.append(("i", previous, run, mine[i]))
             run += 1
     return keys

@@ -522,3 +522,33 @@ def test_flat_option_round_trips_through_the_regenerate_line(tmp_path):
     assert "--flat" not in regenerate_command("m.keras", tmp_path, None, False)
     convert(path, tmp_path / "structured")
     assert "class Block" in (tmp_path / "structured" / "model.py").read_text()
+
+
+def test_two_stacks_of_stages_get_their_own_names_and_tables():
+    """Two block classes, each chained nine times (EfficientNetV2's fused and plain MBConv):
+    two tables and two ``nn.Sequential`` stacks, each holding its own weights."""
+
+    def plain(x, eps):
+        y = layers.Conv2D(6, 3, padding="same")(x)
+        y = layers.ReLU()(layers.BatchNormalization(epsilon=eps)(y))
+        return layers.Add()([x, y])
+
+    def fused(x, eps):
+        y = layers.Conv2D(12, 1)(x)
+        y = layers.Activation("swish")(layers.BatchNormalization(epsilon=eps)(y))
+        y = layers.Conv2D(6, 1)(y)
+        return layers.Add()([x, y])
+
+    inputs = keras.Input((7, 5, 6))
+    x = inputs
+    for i in range(9):
+        x = plain(x, 1e-3 * (i + 1))
+    for i in range(9):
+        x = fused(x, 2e-3 * (i + 1))
+    model = keras.Model(inputs, x)
+    randomize_scaled(model)
+    generated, net, ref, got = run_both(model)  # loads the state_dict with strict=True
+    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    source = generated.source
+    assert "\nSTAGES = (" in source and "\nSTAGES2 = (" in source
+    assert "self.stages = " in source and "self.stages2 = " in source
