@@ -88,7 +88,10 @@ def make_stages(cls: ClassModel, block_classes: dict[str, ClassModel]) -> dict[s
             for number, stage in enumerate(stages):
                 for position, index in enumerate(stage):
                     renamed[_attr(cls, index)] = f"{name}.{number}.{position}"
-            comment = f"{_span(labels)}: {len(indices)} blocks in {len(stages)} stage{"s" * (len(stages) != 1)} ({note})"
+            plural = "s" if len(stages) != 1 else ""
+            comment = (
+                f"{_span(labels)}: {len(indices)} blocks in {len(stages)} stage{plural} ({note})"
+            )
         else:
             name = names.pop(0)
             for position, attr in enumerate(attrs):
