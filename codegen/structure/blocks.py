@@ -78,9 +78,11 @@ class BlockKind:
 def segments(graph: Graph) -> list[Segment]:
     """The graph's calls cut at every tensor that alone carries the computation on."""
     calls = [c for c in graph.calls if c.layer.class_name != "InputLayer"]
-    side = {id(t) for t in graph.inputs}  # model inputs may be read anywhere
-    # A model with one input: the first block may start right at it.
-    entry = graph.inputs[0] if len(graph.inputs) == 1 else None
+    # The first block may start right at the model input its first layer reads; the other
+    # model inputs (a padding mask) may be read anywhere.
+    first = calls[0].inputs[0] if calls and calls[0].inputs else None
+    entry = first if any(first is t for t in graph.inputs) else None
+    side = {id(t) for t in graph.inputs if t is not entry}
     found = _cut(calls, entry, side, {id(t) for t in graph.outputs})
     return _attach_trailing_activations(_refine(found, side))
 
@@ -96,7 +98,10 @@ def _cut(calls: list[Call], entry: Tensor | None, side: set[int], ends: set[int]
     for tensor_id in ends:
         last_use[tensor_id] = len(calls)
     result: list[Segment] = []
+    # the entry counts as live too (read again further on: a residual around the first block)
     live: dict[int, Tensor] = {}
+    if entry is not None and id(entry) in last_use and id(entry) not in side:
+        live[id(entry)] = entry
     start = 0
     for i, call in enumerate(calls):
         for tensor in call.inputs:

@@ -61,7 +61,9 @@ def block_graph(
             if len(instances) < 2 or key in skip:
                 continue
             if kind.union is not None:
-                group = _variant_group(kind, key, instances, graph.name, used_names)
+                group = _variant_group(
+                    kind, key, instances, graph.name, used_names, _input_names(graph)
+                )
                 for segment, layer in zip(instances, group.layers):
                     replaced[id(segment.calls[0])] = (segment, layer)
                 grouped.append(group)
@@ -77,7 +79,9 @@ def block_graph(
                 by_call = dict(zip(map(id, segment.core), core_labels))
                 chain_labels = [labels[id(c)] for c in model.optional]
                 by_call.update(zip(map(id, segment.optional), chain_labels))
-                layer = _nested_layer(segment, [by_call[id(c)] for c in segment.calls], name)
+                layer = _nested_layer(
+                    segment, [by_call[id(c)] for c in segment.calls], name, _input_names(graph)
+                )
                 replaced[id(segment.calls[0])] = (segment, layer)
                 group.layers.append(layer)
                 group.keras_names.append([c.layer.name for c in segment.calls])
@@ -91,7 +95,9 @@ def block_graph(
     for call in graph.calls:
         if id(call) in replaced:
             segment, layer = replaced[id(call)]
-            nested = Call(layer=layer, inputs=[segment.entry], outputs=[segment.exit])
+            nested = Call(
+                layer=layer, inputs=[segment.entry, *side_inputs(segment)], outputs=[segment.exit]
+            )
             layer.calls.append(nested)
             calls.append(nested)
         elif id(call) not in inside:
@@ -109,7 +115,12 @@ def block_graph(
 
 
 def _variant_group(
-    kind: BlockKind, key: tuple, instances: list[Segment], model_name: str, used_names: set[str]
+    kind: BlockKind,
+    key: tuple,
+    instances: list[Segment],
+    model_name: str,
+    used_names: set[str],
+    input_names: dict[int, str],
 ) -> GroupedKind:
     """A kind whose instances leave steps out: each step labelled from the first instance
     that has it, the same label for the same step in every instance."""
@@ -130,20 +141,42 @@ def _variant_group(
     group = GroupedKind(name, key)
     group.union_labels = [by_key[step] for step in kind.union]
     for segment in instances:
-        layer = _nested_layer(segment, [by_key[k] for k in segment.keys], name)
+        layer = _nested_layer(segment, [by_key[k] for k in segment.keys], name, input_names)
         group.layers.append(layer)
         group.keras_names.append([c.layer.name for c in segment.calls])
     return group
 
 
-def _nested_layer(segment: Segment, labels: list[str], class_name: str) -> Layer:
+def _input_names(graph: Graph) -> dict[int, str]:
+    return {id(t): name for t, name in zip(graph.inputs, graph.input_names or [])}
+
+
+def side_inputs(segment: Segment) -> list:
+    """Values the block reads besides its entry: model inputs (a padding mask), in the
+    order it first reads them; they become more arguments of its forward."""
+    made = {id(t) for c in segment.calls for t in c.outputs}
+    found: list = []
+    for call in segment.calls:
+        for tensor in call.inputs:
+            if tensor is segment.entry or id(tensor) in made or any(t is tensor for t in found):
+                continue
+            found.append(tensor)
+    return found
+
+
+def _nested_layer(
+    segment: Segment, labels: list[str], class_name: str, names: dict[int, str]
+) -> Layer:
+    """A layer whose subgraph is the instance; ``names`` are the model inputs' names, for
+    the ones it reads besides its entry (a padding mask)."""
+    sides = side_inputs(segment)
     sub = Graph(
         name=name_prefix(segment.calls).rstrip("_") or class_name,
         class_name=class_name,
-        inputs=[segment.entry],
+        inputs=[segment.entry, *sides],
         outputs=[segment.exit],
         calls=list(segment.calls),
-        input_names=["inputs"],
+        input_names=["inputs", *(names.get(id(t), f"input_{i + 1}") for i, t in enumerate(sides))],
         labels={id(c.layer): label for c, label in zip(segment.calls, labels)},
     )
     return Layer(name=sub.name, class_name=class_name, config={}, subgraph=sub)

@@ -235,7 +235,7 @@ def test_post_norm_encoder_blocks_join_across_cuts():
     assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
     classes = re.findall(r"^class (\w+)\(nn.Module\):\n    \"\"\"A block", generated.source, re.M)
     assert len(classes) == 1
-    assert len(re.findall(rf"\b{classes[0]}\(", generated.source)) == 1 + 3
+    assert instances(net, classes[0]) == 3
 
 
 def test_inverted_residuals_with_and_without_skip():
@@ -552,3 +552,37 @@ def test_two_stacks_of_stages_get_their_own_names_and_tables():
     source = generated.source
     assert "\nSTAGES = (" in source and "\nSTAGES2 = (" in source
     assert "self.stages = " in source and "self.stages2 = " in source
+
+
+def test_encoder_blocks_take_the_padding_mask_as_a_second_argument():
+    """A model input read inside every block (an attention mask) becomes a second forward
+    argument of the block class, named as the model's input."""
+
+    def encoder(x, mask):
+        attended = layers.MultiHeadAttention(num_heads=2, key_dim=4)(x, x, attention_mask=mask)
+        x = layers.LayerNormalization()(layers.Add()([x, attended]))
+        y = layers.Dense(8)(layers.Dense(16, activation="relu")(x))
+        return layers.LayerNormalization()(layers.Add()([x, y]))
+
+    inputs = keras.Input((5, 8), name="features")
+    mask = keras.Input((5, 5), dtype="bool", name="mask")
+    x = inputs
+    for _ in range(3):
+        x = encoder(x, mask)
+    model = keras.Model([inputs, mask], layers.Dense(3)(layers.GlobalAveragePooling1D()(x)))
+    randomize_scaled(model)
+    generated = generate(model, command="x")
+    net = getattr(load_module_from_source(generated.source), generated.top.name)()
+    net.load_state_dict(generated.state_dict, strict=True)
+    net.eval()
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(2, 5, 8)).astype(np.float32)
+    allowed = rng.random((2, 5, 5)) > 0.3
+    ref = keras_outputs(model, [features, allowed])[0]
+    with torch.no_grad():
+        got = net(torch.from_numpy(features), torch.from_numpy(allowed)).numpy()
+    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    source = generated.source
+    blocks = re.findall(r'^class (\w+)\(nn.Module\):\n    """A block', source, re.M)
+    assert len(blocks) == 1 and instances(net, blocks[0]) == 3
+    assert "attention_mask=mask" in source.split("class " + blocks[0], 1)[1]
