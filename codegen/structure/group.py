@@ -195,14 +195,7 @@ def _labels(segment: Segment, model_name: str) -> list[str]:
         if numbered:  # "1_conv" -> "conv1": the layer's role, then its place in the block
             short = numbered.group(2) + numbered.group(1)
         labels.append(short)
-    # Unique within the block ("conv2d", "conv2d_1", ...), so each names one attribute.
-    seen: dict[str, int] = {}
-    unique = []
-    for label in labels:
-        count = seen.get(label, 0)
-        seen[label] = count + 1
-        unique.append(label if count == 0 else f"{label}_{count}")
-    return unique
+    return _deduplicated(labels)
 
 
 def _class_name(segment: Segment, model_name: str) -> str:
@@ -259,6 +252,7 @@ def nested_kinds(graph: Graph, skip: frozenset = frozenset()) -> list[GroupedKin
 
 
 def _deduplicated(labels: list[str]) -> list[str]:
+    """Unique within a block ("conv2d", "conv2d_1", ...), so each names one attribute."""
     seen: dict[str, int] = {}
     unique = []
     for label in labels:

@@ -51,11 +51,12 @@ def block_widths(classes: list[ClassModel], side: str) -> tuple[str, ...] | None
     return tuple(counts)
 
 
-def width_role(vector: tuple[str, ...], classes: list[ClassModel]) -> str:
-    """``in_channels``/``out_channels`` for numbers that are the block's input/output width."""
-    if vector == block_widths(classes, "inputs"):
+def width_role(vector: tuple[str, ...], inputs, outputs) -> str:
+    """``in_channels``/``out_channels`` for numbers that are the block's input/output width
+    (``inputs``/``outputs``: :func:`block_widths`)."""
+    if vector == inputs:
         return "in_channels"
-    if vector == block_widths(classes, "outputs"):
+    if vector == outputs:
         return "out_channels"
     return ""
 

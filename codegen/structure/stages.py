@@ -51,29 +51,30 @@ def make_stages(cls: ClassModel, block_classes: dict[str, ClassModel]) -> dict[s
         else:
             runs.append([index])
     # Each group of block calls becomes one module: a table-built stack of stages, or a stage.
-    groups: list[tuple[str, list[list[int]]]] = []
+    groups: list[tuple[str, list[list[int]], list | None]] = []  # kind, stages, table rows
     for run in runs:
         rest: list[int] = []
         for part in _same_class(run, cls, declared):
             split = _split(part, cls, declared)
-            if _table_rows(split, cls, declared, block_classes) is None:
+            rows = _table_rows(split, cls, declared, block_classes)
+            if rows is None:
                 rest.extend(part)
                 continue
             if rest:
-                groups.extend(("stage", [s]) for s in _split(rest, cls, declared) if len(s) >= 2)
+                groups.extend(_stage_groups(rest, cls, declared))
                 rest = []
-            groups.append(("table", split))
+            groups.append(("table", split, rows))
         if rest:
-            groups.extend(("stage", [s]) for s in _split(rest, cls, declared) if len(s) >= 2)
+            groups.extend(_stage_groups(rest, cls, declared))
     if not groups:
         return {}
-    names = _stage_names([g for kind, stages in groups for g in stages if kind == "stage"], cls)
+    names = _stage_names([g for kind, stages, _ in groups for g in stages if kind == "stage"], cls)
     used = set(names)  # a second stack of stages must not take the first one's name
     renamed: dict[str, str] = {}
     replaced: dict[int, Statement] = {}
     removed: set[int] = set()
     group_declarations: dict[str, tuple[str, str]] = {}
-    for kind, stages in groups:
+    for kind, stages, rows in groups:
         indices = [i for stage in stages for i in stage]
         attrs = [_attr(cls, i) for i in indices]
         # the block itself, not keras.ops calls written into its argument
@@ -83,7 +84,6 @@ def make_stages(cls: ClassModel, block_classes: dict[str, ClassModel]) -> dict[s
         if kind == "table":
             name = _unique_name("stages", cls, used)
             used.add(name)
-            rows = _table_rows(stages, cls, declared, block_classes)
             expr, note = _table(cls, name, stages, rows, declared, block_classes)
             for number, stage in enumerate(stages):
                 for position, index in enumerate(stage):
@@ -121,6 +121,11 @@ def make_stages(cls: ClassModel, block_classes: dict[str, ClassModel]) -> dict[s
     cls.declarations = declarations
     cls.weights = [_moved(w, renamed) for w in cls.weights]
     return renamed
+
+
+def _stage_groups(run: list[int], cls: ClassModel, declared: dict[str, str]) -> list[tuple]:
+    """The run's stages of two blocks or more, each a group of its own."""
+    return [("stage", [s], None) for s in _split(run, cls, declared) if len(s) >= 2]
 
 
 def _same_class(run: list[int], cls: ClassModel, declared: dict[str, str]) -> list[list[int]]:

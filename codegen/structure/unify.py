@@ -448,13 +448,14 @@ def _merge(
             values.append(
                 tuple(streams[i][k].string if i in known else None for i in range(len(streams)))
             )
-    widths = [block_widths(classes, "inputs"), block_widths(classes, "outputs")]
-    groups = _group_values(values, [w for w in widths if w is not None])
-    groups = widths_first(groups, block_widths(classes, "inputs"), block_widths(classes, "outputs"))
+    inputs, outputs = block_widths(classes, "inputs"), block_widths(classes, "outputs")
+    widths = [w for w in (inputs, outputs) if w is not None]
+    groups = _group_values(values, widths)
+    groups = widths_first(groups, inputs, outputs)
     names = parameter_names(
         [[slots[i] for i in members] for members in groups.values()],
         n_decl,
-        [width_role(vector, classes) for vector in groups],
+        [width_role(vector, inputs, outputs) for vector in groups],
     )
     substitution: dict[tuple[int, int], str] = {}
     kept: list[str] = []  # arguments forward reads: stored as attributes

@@ -45,6 +45,11 @@ def basic_resnet(blocks=(3, 4, 3), widths=(8, 16, 32), size=(24, 20)):
     return keras.Model(inputs, layers.Dense(5)(x))
 
 
+def assert_matches(ref: np.ndarray, got: np.ndarray) -> None:
+    """The project's tolerance: max |delta| <= 1e-5 * max(1, max |ref|), in float32."""
+    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+
+
 def instances(module: torch.nn.Module, class_name: str) -> int:
     return sum(type(m).__name__ == class_name for m in module.modules())
 
@@ -68,7 +73,7 @@ def test_helper_built_resnet_with_automatic_names(tmp_path):
     randomize_scaled(model)
     flat = generate(model, structured=False, command="x").source
     generated, net, ref, got = run_both(model)
-    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    assert_matches(ref, got)
     source = generated.source
     check_source(source, tmp_path)
     # One block class: the projection is ``downsample``, and TensorFlow's uneven padding
@@ -90,7 +95,7 @@ def test_odd_sizes_keep_parity_and_factor_what_agrees():
     model = basic_resnet(size=(21, 19))
     randomize_scaled(model)
     generated, net, ref, got = run_both(model, batch=1)
-    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    assert_matches(ref, got)
     assert len(re.findall(r"^class (\w+)\(nn.Module\)", generated.source, re.M)) >= 2
 
 
@@ -115,7 +120,7 @@ def test_optional_projection_becomes_downsample():
     model = keras.Model(inputs, x)
     randomize_scaled(model)
     generated, net, ref, got = run_both(model)
-    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    assert_matches(ref, got)
     source = generated.source
     assert len(re.findall(r"^class (\w+)\(nn.Module\)", source, re.M)) == 2
     assert source.count("downsample=nn.Sequential(") == 2
@@ -165,7 +170,7 @@ def test_numbers_in_forward_become_arguments():
     model = keras.Model(inputs, x)
     randomize_scaled(model)
     generated, net, ref, got = run_both(model)
-    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    assert_matches(ref, got)
     assert "self.in_channels = in_channels" in generated.source or re.search(
         r"self\.(\w+) = \1\n", generated.source
     )
@@ -192,7 +197,7 @@ def test_shared_layer_inside_a_repeat_is_left_flat():
     model = keras.Model(inputs, x)
     randomize_scaled(model)
     generated, net, ref, got = run_both(model)
-    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    assert_matches(ref, got)
     assert generated.source.count("= nn.Linear(6, 6)") == 4  # one module per Keras layer
     assert "the weights Keras shares stay one module" in generated.source
 
@@ -232,7 +237,7 @@ def test_post_norm_encoder_blocks_join_across_cuts():
     model = keras.Model(inputs, layers.Dense(3)(layers.GlobalAveragePooling1D()(x)))
     randomize_scaled(model)
     generated, net, ref, got = run_both(model)
-    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    assert_matches(ref, got)
     classes = re.findall(r"^class (\w+)\(nn.Module\):\n    \"\"\"A block", generated.source, re.M)
     assert len(classes) == 1
     assert instances(net, classes[0]) == 3
@@ -261,7 +266,7 @@ def test_inverted_residuals_with_and_without_skip():
     randomize_scaled(model)
     flat = generate(model, structured=False, command="x").source
     generated, net, ref, got = run_both(model)
-    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    assert_matches(ref, got)
     source = generated.source
     blocks = re.findall(r'^class (\w+)\(nn.Module\):\n    """A block', source, re.M)
     # One class: the skip is a step the stride-2 blocks leave out, as is TensorFlow's
@@ -310,7 +315,7 @@ def test_dense_blocks_whose_width_steps_evenly_are_one_comprehension():
     model = keras.Model(inputs, layers.GlobalAveragePooling2D()(x))
     randomize_scaled(model)
     generated, net, ref, got = run_both(model, batch=1)
-    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    assert_matches(ref, got)
     source = generated.source
     blocks = re.findall(r'^class (\w+)\(nn.Module\):\n    """A block', source, re.M)
     assert len(blocks) == 1 and instances(net, blocks[0]) == 5
@@ -351,7 +356,7 @@ def test_nested_models_of_one_structure_share_a_class_without_the_model_prefix()
     model = keras.Model(inputs, x, name="net")
     randomize_scaled(model)
     generated, net, ref, got = run_both(model)
-    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    assert_matches(ref, got)
     source = generated.source
     assert re.findall(r"^class (\w+)\(nn.Module\)", source, re.M) == ["Down", "Net"]
     assert instances(net, "Down") == 3
@@ -386,7 +391,7 @@ def test_unet_blocks_are_found_behind_skip_connections():
     randomize_scaled(model)
     flat = generate(model, structured=False, command="x").source
     generated, net, ref, got = run_both(model)
-    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    assert_matches(ref, got)
     source = generated.source
     blocks = re.findall(r'^class (\w+)\(nn.Module\):\n    """A block', source, re.M)
     assert len(blocks) == 1
@@ -496,7 +501,7 @@ def test_uneven_same_padding_in_some_instances_is_an_optional_step():
     model = keras.Model(inputs, x)
     randomize_scaled(model)
     generated, net, ref, got = run_both(model)
-    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    assert_matches(ref, got)
     source = generated.source
     blocks = re.findall(r'^class (\w+)\(nn.Module\):\n    """A block', source, re.M)
     assert len(blocks) == 1 and instances(net, blocks[0]) == 3
@@ -548,7 +553,7 @@ def test_two_stacks_of_stages_get_their_own_names_and_tables():
     model = keras.Model(inputs, x)
     randomize_scaled(model)
     generated, net, ref, got = run_both(model)  # loads the state_dict with strict=True
-    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    assert_matches(ref, got)
     source = generated.source
     assert "\nSTAGES = (" in source and "\nSTAGES2 = (" in source
     assert "self.stages = " in source and "self.stages2 = " in source
@@ -581,7 +586,7 @@ def test_encoder_blocks_take_the_padding_mask_as_a_second_argument():
     ref = keras_outputs(model, [features, allowed])[0]
     with torch.no_grad():
         got = net(torch.from_numpy(features), torch.from_numpy(allowed)).numpy()
-    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, np.max(np.abs(ref)))
+    assert_matches(ref, got)
     source = generated.source
     blocks = re.findall(r'^class (\w+)\(nn.Module\):\n    """A block', source, re.M)
     assert len(blocks) == 1 and instances(net, blocks[0]) == 3
