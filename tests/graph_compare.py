@@ -74,8 +74,10 @@ def compare_graphs(a, b, path: str = "", configs: bool = True) -> list[str]:
         if ca.index:
             continue
         if configs and not la.is_op:
-            config_a = {k: v for k, v in la.config.items() if k != "name"}
-            config_b = {k: v for k, v in lb.config.items() if k != "name"}
+            # A wrapped model's config is compared as the graph read from it, below.
+            skip = {"name", "layer"} if getattr(la, "wrapped", None) is not None else {"name"}
+            config_a = {k: v for k, v in la.config.items() if k not in skip}
+            config_b = {k: v for k, v in lb.config.items() if k not in skip}
             if _norm(config_a) != _norm(config_b):
                 keys = {
                     k
@@ -101,6 +103,11 @@ def compare_graphs(a, b, path: str = "", configs: bool = True) -> list[str]:
             diffs.append(f"{where}: a nested model on one side only")
         elif la.subgraph is not None:
             diffs += compare_graphs(la.subgraph, lb.subgraph, where, configs)
+        wrapped_a, wrapped_b = getattr(la, "wrapped", None), getattr(lb, "wrapped", None)
+        if (wrapped_a is None) != (wrapped_b is None):
+            diffs.append(f"{where}: a wrapped model on one side only")
+        elif wrapped_a is not None:
+            diffs += compare_graphs(wrapped_a, wrapped_b, where, configs)
     if describe(ids_a, a.outputs) != describe(ids_b, b.outputs):
         diffs.append(f"{path} outputs differ")
     return diffs

@@ -185,6 +185,12 @@ class _GraphReader:
         if is_model and _is_graph_model(op):
             layer.subgraph = read_model(op)
         elif is_layer:  # a subclassed model stays one opaque layer: reported as unsupported
+            inner = getattr(op, "layer", None)  # TimeDistributed(<Sequential/Functional>)
+            wrapper = type(op).__name__ == "TimeDistributed"
+            if wrapper and isinstance(inner, keras.Model) and _is_graph_model(inner):
+                layer.wrapped = read_model(inner)  # the variables are the wrapped graph's
+                self.layers[id(op)] = layer
+                return layer
             prefix = (getattr(op, "path", None) or op.name) + "/"
             for var in op.weights:
                 # Sublayers Keras builds outside the layer's scope (a loaded Bidirectional's
@@ -192,10 +198,6 @@ class _GraphReader:
                 key = var.path[len(prefix) :] if var.path.startswith(prefix) else var.path
                 layer.weights[key] = np.asarray(var.numpy())
                 layer.trainable[key] = bool(var.trainable)
-            inner = getattr(op, "layer", None)  # TimeDistributed(<Sequential/Functional>)
-            wrapper = type(op).__name__ == "TimeDistributed"
-            if wrapper and isinstance(inner, keras.Model) and _is_graph_model(inner):
-                layer.wrapped = read_model(inner)
         self.layers[id(op)] = layer
         return layer
 

@@ -55,8 +55,7 @@ def _inner_layer(wrapper: Layer) -> Layer:
     if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
         raise Unsupported("the wrapped layer's config is missing")
     kind = spec.get("class_name")
-    module = str(spec.get("module") or "")
-    if not module.startswith("keras") or (spec.get("registered_name") or "").count(">"):
+    if _custom(spec):
         raise Unsupported(f"wrapped custom layer {kind!r}")
     prefix = f"{spec['config'].get('name')}/"
     weights = {k.removeprefix(prefix): v for k, v in wrapper.weights.items()}
@@ -71,6 +70,20 @@ def _inner_layer(wrapper: Layer) -> Layer:
     inner.variable_prefix = prefix if any(k.startswith(prefix) for k in wrapper.weights) else ""
     _INNER[wrapper] = inner
     return inner
+
+
+def _custom(spec: dict) -> bool:
+    """Whether a wrapped layer's config names a class Keras does not define.
+
+    Keras 3 and tf.keras >= 2.13 record the class's ``module``; older files (tf.keras <= 2.12,
+    Keras 2.0-2.3) name built-in classes by class name only, as they do outside wrappers.
+    """
+    module, registered = spec.get("module"), spec.get("registered_name")
+    if isinstance(registered, str) and ">" in registered:
+        return True
+    if module is None:
+        return False
+    return not (isinstance(module, str) and module.startswith(("keras", "tf_keras", "tensorflow")))
 
 
 def _folded_layout(layout: Layout) -> Layout:
