@@ -1,4 +1,10 @@
-"""Max/average pooling (1D/2D/3D) and their global forms."""
+"""Max/average pooling (1D/2D/3D), their global and adaptive forms.
+
+Keras's adaptive pooling (TensorFlow backend) computes bin ``i`` of ``o`` over ``n`` cells
+from ``floor(i * n / o)`` to ``ceil((i + 1) * n / o)``, in float32: torch's adaptive pooling
+bins, exactly, while ``n * o < 2**24`` (the float32 quotient then never rounds across an
+integer).
+"""
 
 from __future__ import annotations
 
@@ -78,6 +84,36 @@ def pooling(call, ctx: CallContext) -> None:
         # Asymmetric padding: average over the real cells only, as TensorFlow does.
         ctx.helper("avg_pool_same")
         ctx.output(f"avg_pool_same({x}, {kernel}, {strides}, {pad_arg})", layout)
+
+
+@register(
+    "AdaptiveMaxPooling1D",
+    "AdaptiveMaxPooling2D",
+    "AdaptiveMaxPooling3D",
+    "AdaptiveAveragePooling1D",
+    "AdaptiveAveragePooling2D",
+    "AdaptiveAveragePooling3D",
+    layout=SPATIAL,
+)
+def adaptive_pooling(call, ctx: CallContext) -> None:
+    name = call.layer.class_name
+    n = _spatial_rank(name)
+    cfg = ctx.config
+    data_format = cfg.get("data_format") or "channels_last"
+    layout = native_layout(n + 2, data_format)
+    size = as_tuple(cfg["output_size"], n)
+    for c in call.layer.calls:
+        keras_shape = c.inputs[0].shape
+        for i, o in enumerate(size):
+            cells = keras_shape[layout.perm[2 + i]]
+            if cells is None:
+                raise Unsupported("an unknown spatial size (Keras needs it known)")
+            if cells * o >= 2**24:
+                raise Unsupported(f"output_size={o} of {cells} cells (float32 bins)")
+    x = ctx.input(0, layout)
+    kind = "Max" if name.startswith("AdaptiveMax") else "Avg"
+    attr = ctx.module(f"nn.Adaptive{kind}Pool{n}d({compact(size)!r})")
+    ctx.output(f"{attr}({x})", layout)
 
 
 # Global pooling reduces over axes wherever they are: it follows its input's layout.

@@ -1,4 +1,4 @@
-"""Pooling layers: Max/Average pooling and their global versions (1D/2D/3D)."""
+"""Pooling layers: Max/Average pooling, their global and adaptive versions (1D/2D/3D)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,28 @@ def _global_pooling(site: Site):
     return float_out(site, shape) if "Max" in site.class_name else out(site, shape)
 
 
-no_variables(*_POOLING, *_GLOBAL_POOLING)
+_ADAPTIVE_POOLING = (
+    "AdaptiveMaxPooling1D",
+    "AdaptiveMaxPooling2D",
+    "AdaptiveMaxPooling3D",
+    "AdaptiveAveragePooling1D",
+    "AdaptiveAveragePooling2D",
+    "AdaptiveAveragePooling3D",
+)
+
+
+@rule(*_ADAPTIVE_POOLING)
+def _adaptive_pooling(site: Site):
+    cfg = site.config
+    x = site.x
+    axes = spatial_axes(x, channels_last(cfg))
+    size = ints(cfg.get("output_size"), len(axes))
+    shape = list(x)
+    for axis, n in zip(axes, size):
+        shape[axis] = n
+    return float_out(site, shape) if "Max" in site.class_name else out(site, shape)
+
+
+no_variables(*_POOLING, *_GLOBAL_POOLING, *_ADAPTIVE_POOLING)
 
 MASK_ARGUMENT = frozenset({"GlobalAveragePooling1D"})
