@@ -165,3 +165,14 @@ def test_applications(name, tmp_path):
 @pytest.mark.parametrize("name", SLOW_APPLICATIONS)
 def test_more_applications(name, tmp_path):
     check_against_keras(_application(name, tmp_path))
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_reversible_embedding_untied(tmp_path, suffix):
+    ids = keras.Input((5,), dtype="int32")
+    emb = layers.ReversibleEmbedding(10, 6, tie_weights=False, logit_soft_cap=2.0, name="emb")
+    x = layers.Dense(6, activation="tanh")(emb(ids))
+    model = keras.Model(ids, emb(x, reverse=True))
+    randomize(model)
+    model.save(tmp_path / f"lm{suffix}")
+    check_against_keras(tmp_path / f"lm{suffix}", live=model)
