@@ -198,6 +198,8 @@ class _GraphReader:
                 key = var.path[len(prefix) :] if var.path.startswith(prefix) else var.path
                 layer.weights[key] = np.asarray(var.numpy())
                 layer.trainable[key] = bool(var.trainable)
+            if type(op).__name__ == "Normalization":
+                _normalization_constants(op, layer)
         self.layers[id(op)] = layer
         return layer
 
@@ -227,6 +229,26 @@ class _GraphReader:
             tensor.index = i
             call.outputs.append(tensor)
         return call
+
+
+def _normalization_constants(op: Any, layer: Layer) -> None:
+    """An adapted Normalization computes with ``mean``/``variance`` constants snapshotted from
+    its variables (``finalize_state()``: after building, adapting, loading); a variable
+    assigned since then leaves Keras computing with the old values. Read what Keras computes,
+    and mark the layer (``stale_statistics``) when that differs from the variables."""
+    stale = []
+    for key in ("mean", "variance"):
+        value, constant = layer.weights.get(key), getattr(op, key, None)
+        if value is None or constant is None or getattr(op, f"input_{key}", None) is not None:
+            continue
+        constant = np.asarray(constant, dtype=value.dtype)
+        if constant.size != value.size:
+            continue
+        constant = constant.reshape(value.shape)
+        if not np.array_equal(constant, value):
+            layer.weights[key] = constant
+            stale.append(key)
+    layer.stale_statistics = stale
 
 
 def _is_graph_model(model: Any) -> bool:

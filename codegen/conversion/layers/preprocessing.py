@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from codegen.ir.layout import Layout
+from codegen.ir.naming import comment_text
 from codegen.read.layers.preprocessing import AUGMENTATION_LAYERS
 
 from ..context import CallContext, Unsupported
@@ -129,6 +130,13 @@ def normalization(call, ctx: CallContext) -> None:
         invert=invert,
         eps=eps != 1e-7,
     )
+    stale = getattr(ctx.layer, "stale_statistics", None)
+    if stale and ctx.first_call:
+        ctx.note(
+            f"{comment_text(repr(ctx.layer.name))}: Keras computes with the {' and '.join(stale)} it snapshotted "
+            "when it was built, adapted or loaded, not with the values its variables were "
+            "assigned since; the port uses what Keras computes."
+        )
     if given_mean is None:  # adapted: the statistics are Keras variables
         mean = ctx.keras_weight("mean").reshape(broadcast).transpose(layout.perm)
         variance = ctx.keras_weight("variance").reshape(broadcast).transpose(layout.perm)

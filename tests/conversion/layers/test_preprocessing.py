@@ -77,6 +77,23 @@ def test_normalization_adapted(tmp_path, axis, invert):
     check_parity(model, tmp_path, randomize_weights=False)
 
 
+@pytest.mark.parametrize("axis", [-1, (1, 2)])
+def test_normalization_variables_assigned_after_finalize(tmp_path, axis):
+    # Keras keeps computing with the constants of its last finalize_state(); so does the port,
+    # and it says so.
+    layer = layers.Normalization(axis=axis)
+    layer.adapt(np.random.default_rng(0).standard_normal((16, 9, 8, 3)).astype("float32") * 2 + 1)
+    model = with_conv(layer)
+    randomize(model)  # assigns mean and variance too, without finalize_state()
+    assert not np.allclose(np.asarray(layer.mean).ravel(), layer.adapt_mean.numpy().ravel())
+    _, torch_model, result = check_parity(model, tmp_path, randomize_weights=False)
+    state = torch_model.state_dict()
+    (key,) = [k for k in state if k.endswith(".mean")]
+    assert np.allclose(state[key].numpy().ravel(), np.asarray(layer.mean).ravel())
+    source = result.module_path.read_text()
+    assert "Keras computes with the mean and variance it snapshotted" in " ".join(source.split())
+
+
 @pytest.mark.parametrize("invert", [False, True])
 @pytest.mark.parametrize(
     "axis, mean, variance",
