@@ -202,11 +202,14 @@ class CallContext:
                 f"it has {sorted(self.layer.weights)}"
             ) from None
 
-    def buffer(self, hint: str, expr: str, array: np.ndarray | None = None) -> str:
+    def buffer(
+        self, hint: str, expr: str, array: np.ndarray | None = None, source: str = ""
+    ) -> str:
         """Declare ``self.register_buffer(<attr>, expr)``; returns ``self.<attr>``.
 
         With ``array``, the buffer is persistent and filled from the state_dict (weight
-        transform ``constant``): values from the file never reach the code.
+        transform ``constant``, or ``identity`` from Keras variable ``source``, a
+        non-trainable one): values from the file never reach the code.
         """
         builder = self._builder
         key = (id(self.layer), self.call.index, len(builder.model.buffers))
@@ -215,7 +218,12 @@ class CallContext:
         if array is not None:
             builder.model.weights.append(
                 WeightEntry(
-                    attr, np.ascontiguousarray(array), self.layer.name, "", "constant", False
+                    attr,
+                    np.ascontiguousarray(array),
+                    self.layer.name,
+                    source,
+                    "identity" if source else "constant",
+                    False,
                 )
             )
         return f"self.{attr}"

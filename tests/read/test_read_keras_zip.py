@@ -176,3 +176,14 @@ def test_reversible_embedding_untied(tmp_path, suffix):
     randomize(model)
     model.save(tmp_path / f"lm{suffix}")
     check_against_keras(tmp_path / f"lm{suffix}", live=model)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_spectral_normalization(tmp_path, suffix):
+    inp = keras.Input((6, 5, 2))
+    x = layers.SpectralNormalization(layers.Conv2D(3, 3), power_iterations=2)(inp)
+    x = layers.SpectralNormalization(layers.Dense(4))(layers.Flatten()(x))
+    model = keras.Model(inp, x)
+    randomize(model)
+    model.save(tmp_path / f"sn{suffix}")
+    check_against_keras(tmp_path / f"sn{suffix}", live=model)

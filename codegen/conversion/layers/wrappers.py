@@ -8,12 +8,15 @@ and its state_dict entries come from the inner layer's variables (``conv2d/kerne
 
 from __future__ import annotations
 
+import re
 import weakref
 
 from codegen.ir.graph import Call, Layer, Tensor, TensorRef
 from codegen.ir.layout import Layout, keras_order
+from codegen.read.shapes import compute_dtype
 
 from ..context import CallContext, Unsupported
+from ..dtypes import TORCH_DTYPES
 from ..registry import KERAS, register
 
 # Inner layers whose call takes no Keras mask: a masked input changes nothing for them.
@@ -190,3 +193,69 @@ def _wrapped_model(ctx: CallContext, graph, x: str, layout: Layout):
     attr = ctx.module(f"{sub.name}()")
     ctx.adopt_weights(sub)
     return f"{attr}({folded})", sub.output_layouts[0]
+
+
+# Wrapped layers whose torch weight has Keras's last kernel axis first (transpose: last).
+_SPECTRAL_KERNELS = {
+    **dict.fromkeys(("Dense", "Conv1D", "Conv2D", "Conv3D"), False),
+    **dict.fromkeys(("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"), False),
+    "Embedding": True,
+}
+_PLACEHOLDER = "__spectral_normalization_input__"
+
+
+@register("SpectralNormalization", layout=KERAS)
+def spectral_normalization(call, ctx: CallContext) -> None:
+    """The wrapped layer with the kernel Keras stores (Keras normalises it in training only,
+    and keeps the result); in training mode ``spectral_normalize`` does the same first."""
+    wrapper = call.layer
+    ctx.config.get("layer")  # read by _inner_layer
+    iterations = int(ctx.config.get("power_iterations", 1))
+    first = call.args[0] if len(call.args) == 1 else None
+    if (
+        not isinstance(first, TensorRef)
+        or len(call.outputs) != 1
+        or set(call.kwargs) - {"training"}
+    ):
+        raise Unsupported("SpectralNormalization with other call arguments")
+    if call.kwargs.get("training") not in (None, False):  # False: the default Keras records
+        raise Unsupported(f"training={call.kwargs['training']!r} given in the call")
+    inner = _inner_layer(wrapper)
+    if inner.class_name not in _SPECTRAL_KERNELS:
+        raise Unsupported(f"a wrapped {inner.class_name}")
+    conv = ctx.converter_of(inner)
+    if conv is None:
+        raise Unsupported(f"wrapped layer {inner.class_name} not supported")
+    if compute_dtype(inner.config.get("dtype")) != "float32":
+        raise Unsupported(f"a wrapped layer computing in {compute_dtype(inner.config['dtype'])}")
+    source = call.inputs[0]
+    step_in = Tensor(shape=source.shape, dtype=source.dtype)
+    step_out = Tensor(shape=call.outputs[0].shape, dtype="float32")  # the wrapped layer's
+    step_call = Call(layer=inner, inputs=[step_in], outputs=[step_out], args=(TensorRef(0),))
+    step_call.index = len(inner.calls)
+    inner.calls.append(step_call)
+    step_out.producer = step_call
+    layout = ctx.input_layout(0)
+    try:
+        expr, out_layout = ctx.convert_inner(
+            conv, step_call, layout, _PLACEHOLDER, inner.variable_prefix
+        )
+    except Unsupported as exc:
+        raise Unsupported(f"wrapped {inner.class_name}: {exc}") from None
+    modules = set(re.findall(r"\bself\.(\w+)\(", expr))
+    if len(modules) != 1:
+        raise Unsupported(f"a wrapped {inner.class_name} that is not one module")
+    (attr,) = modules
+    u = ctx.keras_weight("vector_u")
+    vector_u = ctx.buffer(f"{attr}_vector_u", f"torch.zeros({tuple(u.shape)!r})", u, "vector_u")
+    transpose = ", transpose=True" if _SPECTRAL_KERNELS[inner.class_name] else ""
+    helper = ctx.helper("spectral_normalize")
+    x = ctx.input(0)
+    step = f"{helper}({x}, self.{attr}, {vector_u}, {iterations}{transpose})"
+    expr = expr.replace(_PLACEHOLDER, step)
+    if source.dtype != "float32":
+        # Keras casts the output to the input's dtype: an Embedding's vectors to its ids' ints.
+        if source.dtype not in TORCH_DTYPES:
+            raise Unsupported(f"an input of dtype {source.dtype}")
+        expr = f"{expr}.to({TORCH_DTYPES[source.dtype]})"
+    ctx.output(expr, out_layout)
