@@ -375,6 +375,28 @@ def translate(function: str, first, kwargs: dict, emit: Emit) -> list:
         kind = "Cumsum" if name == "math.cumsum" else "Cumprod"
         config = {"axis": _int_list(function, "axis", p["axis"]), "dtype": None}
         return emit(kind, config, (_tensor(function, "input", p["x"]),))
+    if name in ("math.argmax", "math.argmin", "argmax", "argmin"):
+        p = _params(
+            function,
+            first,
+            kwargs,
+            ("input", "axis", "output_type", "dimension"),
+            {"axis": None, "output_type": "int64", "dimension": None},
+        )
+        axis = p["axis"] if p["axis"] is not None else p["dimension"]
+        axis = 0 if axis is None else _int_list(function, "axis", axis)  # TF's default: 0
+        if not isinstance(axis, int):
+            raise TFFunctionUnsupported(f"tf.{function} with axis={_show(axis)}")
+        kind = "Argmax" if name.endswith("argmax") else "Argmin"
+        (index,) = emit(
+            kind, {"axis": axis, "keepdims": False}, (_tensor(function, "x", p["input"]),)
+        )
+        dtype = str(p["output_type"]).replace("tf.", "")
+        if dtype not in ("int32", "int64"):
+            raise TFFunctionUnsupported(f"tf.{function} with output_type={_show(dtype)}")
+        return (
+            emit("Cast", {"dtype": dtype}, (index,), suffix="cast") if dtype != "int32" else [index]
+        )
     if name in ("ones_like", "zeros_like"):
         p = _params(
             function,
