@@ -36,8 +36,9 @@ def logsumexp(call, ctx: CallContext) -> None:
 
 @register("Argmax", "Argmin", layout=AGNOSTIC, op=True)
 def arg_reduction(call, ctx: CallContext) -> None:
-    """The first index of the extreme value (as TensorFlow and torch pick among ties), over
-    one axis or the flattened tensor (``axis=None``), as Keras's int32."""
+    """The first index of the extreme value among ties (TensorFlow's and torch's), in int32.
+
+    Over one axis, or over the flattened tensor, batch included (``axis=None``)."""
     cfg = ctx.config
     axis, keepdims = cfg.get("axis"), bool(cfg.get("keepdims", False))
     fn = "torch.argmax" if call.layer.class_name == "Argmax" else "torch.argmin"
