@@ -38,6 +38,7 @@ from .legacy_config import TF_OP_LAYERS, LayerSpec, ModelSpec, NodeSpec, Ref, pa
 from .shapes import ShapeError, Site, infer, infer_graph
 from .stored_weights import FileReaderUnsupported
 from .tf_functions import TFFunctionUnsupported, translate
+from .tf_node_defs import node_def_call
 
 # ``converts(class_name, is_op)``: whether the conversion that will use the Graph has a
 # converter for the class (given by the caller: the reader never asks the conversion stage).
@@ -156,12 +157,6 @@ class _ModelBuilder(WeightLoading):
             layer.unsupported = (
                 "a Lambda layer holds Python code, which keras2torch never unmarshals or runs; "
                 "rewrite it with built-in layers or keras.ops"
-            )
-        if spec.class_name == "TensorFlowOpLayer":
-            node_def = spec.config.get("node_def") or {}
-            layer.unsupported = (
-                f"TensorFlow op {node_def.get('op', '?')!r} saved by tf.keras 2.0-2.3 "
-                "(TensorFlowOpLayer) is not supported"
             )
         if spec.model is not None:
             child = _ModelBuilder(spec.model, self.trainable and spec.trainable, self.converts)
@@ -419,7 +414,7 @@ class _ModelBuilder(WeightLoading):
             and isinstance(args[1], list)
         ):
             args = (args[0], tuple(args[1]), *args[2:])  # JSON made the index tuple a list
-        if spec.class_name in TF_OP_LAYERS and spec.custom is None:
+        if spec.class_name in (*TF_OP_LAYERS, "TensorFlowOpLayer") and spec.custom is None:
             outputs = self._tf_function(spec, layer, args, kwargs)
         else:
             args, kwargs = self._mask_arguments(spec, args, kwargs)
@@ -435,6 +430,7 @@ class _ModelBuilder(WeightLoading):
         function = str(spec.config.get("function", ""))
         first = args[0] if args else None
         emitted: list[Call] = []
+        node_def = spec.class_name == "TensorFlowOpLayer"  # tf.keras 2.0-2.3: a NodeDef
 
         def emit(class_name, config, op_args, op_kwargs=None, is_op=True, suffix=""):
             base = spec.name if not suffix else f"{spec.name}_{suffix}"
@@ -449,6 +445,9 @@ class _ModelBuilder(WeightLoading):
 
         before = len(self.calls)
         try:
+            if node_def:
+                tensors = [v for v in _flatten(args) if isinstance(v, Tensor)]
+                function, first, kwargs = node_def_call(spec.config, tensors)
             return list(translate(function, first, kwargs, emit))
         except TFFunctionUnsupported as exc:
             for call in emitted:  # drop what was emitted before the failure

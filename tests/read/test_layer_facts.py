@@ -19,14 +19,14 @@ READ_NOT_CONVERTED = {
     "Lambda": "holds Python code, never unmarshalled: read, reported unsupported",
     "TFOpLambda": "the reader translates it to keras.ops operations (read/tf_functions.py)",
     "SlicingOpLambda": "the reader translates it to keras.ops operations (read/tf_functions.py)",
-    "TensorFlowOpLayer": "tf.keras 2.0-2.3 raw TensorFlow op: read, reported unsupported",
+    "TensorFlowOpLayer": "the reader translates its NodeDef to keras.ops (read/tf_node_defs.py)",
 }
 # Of those, the ones without a shape rule (their output shapes come from elsewhere or nowhere).
 NO_SHAPE_RULE = {
     "Lambda": "its Python code is never run, so its output shape cannot be known",
     "TFOpLambda": "replaced by the keras.ops operations it becomes, which have rules",
     "SlicingOpLambda": "replaced by the keras.ops operations it becomes, which have rules",
-    "TensorFlowOpLayer": "a raw TensorFlow op: unsupported, its shape is not computed",
+    "TensorFlowOpLayer": "replaced by the keras.ops operations it becomes, which have rules",
 }
 # ... and the ones without stored-variable facts.
 NO_VARIABLE_FACTS = {

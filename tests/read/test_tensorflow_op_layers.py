@@ -1,0 +1,128 @@
+"""tf.keras 2.0-2.3 ``TensorFlowOpLayer`` nodes (a TensorFlow op's NodeDef) in .h5 files.
+
+tf-keras writes TFOpLambda nodes; the test rewrites each as TF 2.3's ``get_config`` wrote the
+op it ran: ``{"node_def": {"op", "input", "attr"}, "constants": {position: value}}`` (protobuf's
+JSON form: ints as strings, bools as ``{"b": ...}``), the inbound tensors the op's other
+inputs. The port is compared with the tf-keras model that computes the same ops.
+"""
+
+import pytest
+from legacy import check_file_port, rewrite_config, save, tf_keras
+
+import codegen
+
+FLOAT = {"T": {"type": "DT_FLOAT"}}
+
+
+def _op_layer(name, op, inputs, refs, constants=None, attr=None):
+    """A TensorFlowOpLayer entry: ``inputs`` names every op input, ``refs`` the tensors."""
+    return {
+        "class_name": "TensorFlowOpLayer",
+        "name": name,
+        "config": {
+            "name": name,
+            "trainable": True,
+            "dtype": "float32",
+            "node_def": {
+                "name": name,
+                "op": op,
+                "input": inputs,
+                "attr": {**FLOAT, **(attr or {})},
+            },
+            "constants": constants or {},
+        },
+        "inbound_nodes": [[[r, 0, 0, {}] for r in refs]],
+    }
+
+
+def _as_tf23(names):
+    m, relu, mean, add, concat, tr, sq, mm = names
+
+    def edit(config):
+        layers = config["config"]["layers"]
+        keep = [entry for entry in layers if entry["name"] not in names]
+        keep += [
+            _op_layer(m, "Mul", ["dense/BiasAdd", "Mul/y"], ["dense"], {"1": 2.0}),
+            _op_layer(relu, "Relu", [m], [m]),
+            _op_layer(
+                mean,
+                "Mean",
+                [relu, "Mean/reduction_indices"],
+                [relu],
+                {"1": 1},
+                {"keep_dims": {"b": True}, "Tidx": {"type": "DT_INT32"}},
+            ),
+            _op_layer(add, "AddV2", [mean, "dense/BiasAdd"], [mean, "dense"]),
+            _op_layer(
+                concat,
+                "ConcatV2",
+                [relu, add, "concat/axis"],
+                [relu, add],
+                {"2": 1},
+                {"N": {"i": "2"}, "Tidx": {"type": "DT_INT32"}},
+            ),
+            _op_layer(
+                tr,
+                "Transpose",
+                [concat, "perm"],
+                [concat],
+                {"1": [0, 2, 1]},
+                {"Tperm": {"type": "DT_INT32"}},
+            ),
+            _op_layer(sq, "Square", [tr], [tr]),
+            _op_layer(
+                mm,
+                "BatchMatMulV2",
+                [sq, concat],
+                [sq, concat],
+                None,
+                {"adj_x": {"b": False}, "adj_y": {"b": False}},
+            ),
+        ]
+        config["config"]["layers"] = keep
+        return config
+
+    return edit
+
+
+def test_node_defs_of_tf_2_3(tmp_path):
+    K = tf_keras()
+    import tensorflow as tf
+
+    x = K.Input((4, 5))
+    y = K.layers.Dense(3, name="dense")(x)
+    a = tf.nn.relu(y * 2.0)
+    b = tf.reduce_mean(a, axis=1, keepdims=True)
+    c = tf.concat([a, b + y], axis=1)
+    t = tf.transpose(c, [0, 2, 1])
+    out = tf.matmul(tf.square(t), c)
+    model = K.Model(x, out)
+    names = [layer.name for layer in model.layers[2:]]
+    assert len(names) == 8
+    path = save(model, tmp_path / "tf24.h5")
+    old = rewrite_config(path, tmp_path / "tf23.h5", _as_tf23(names), "2.3.0-tf")
+    result = check_file_port(model, old, tmp_path, source_checks=True)
+    source = result.module_path.read_text()
+    assert "torch.relu(" in source and "torch.cat(" in source
+
+
+def test_unknown_op_is_named(tmp_path):
+    K = tf_keras()
+    import tensorflow as tf
+
+    x = K.Input((3,))
+    model = K.Model(x, tf.nn.relu(x))
+    (name,) = [layer.name for layer in model.layers[1:]]
+    path = save(model, tmp_path / "relu.h5")
+
+    def edit(config):
+        config["config"]["layers"] = [config["config"]["layers"][0]] + [
+            _op_layer(
+                name, "Cumsum", [x.name, "axis"], [config["config"]["layers"][0]["name"]], {"1": 0}
+            )
+        ]
+        return config
+
+    old = rewrite_config(path, tmp_path / "cumsum.h5", edit, "2.3.0-tf")
+    with pytest.raises(codegen.UnsupportedError, match="TensorFlow op 'Cumsum'"):
+        codegen.convert(old, tmp_path / "out", reader="file", force=True)
