@@ -324,6 +324,18 @@ def translate(function: str, first, kwargs: dict, emit: Emit) -> list:
         lo = _scalar(function, "clip_value_min", p.get("clip_value_min"))
         hi = _scalar(function, "clip_value_max", p.get("clip_value_max"))
         return emit("Clip", {"x_min": lo, "x_max": hi}, (_tensor(function, "input", p["t"]),))
+    if name == "clip_by_norm":
+        p = _params(function, first, kwargs, ("t", "clip_norm", "axes"), {"axes": None})
+        t = _tensor(function, "t", p["t"])
+        clip = float(_scalar(function, "clip_norm", p.get("clip_norm")))
+        axes = _int_list(function, "axes", p["axes"])  # None: the whole tensor, batch included
+        # TF: t * clip_norm / maximum(l2norm(t, axes), clip_norm)
+        (square,) = emit("Square", {}, (t,), suffix="square")
+        (total,) = emit("Sum", {"axis": axes, "keepdims": True}, (square,), suffix="sum")
+        (norm,) = emit("Sqrt", {}, (total,), suffix="norm")
+        (bound,) = emit("Maximum", {}, (norm, clip), suffix="bound")
+        (scaled,) = emit("Multiply", {}, (t, clip), suffix="scaled")
+        return emit("Divide", {}, (scaled, bound))
     if name == "cast":
         p = _params(function, first, kwargs, ("x", "dtype"), {})
         dtype = p.get("dtype")

@@ -1,4 +1,4 @@
-"""ops.argmax/argmin (Keras 3) and tf.math.argmax/argmin (tf.keras TFOpLambda nodes)."""
+"""ops.argmax/argmin (Keras 3), tf.math.argmax/argmin and tf.clip_by_norm (tf.keras TFOpLambda)."""
 
 import keras
 import numpy as np
@@ -46,3 +46,16 @@ def test_tf_functions(tf, tmp_path):
     ]
     model = K.Model(x, outs)
     check_file_port(model, save(model, tmp_path / "arg.h5"), tmp_path, batch_sizes=(3,))
+
+
+def test_clip_by_norm(tf, tmp_path):
+    K = tf_keras()
+    x = K.Input((4, 5))
+    outs = [
+        tf.clip_by_norm(x, 1.5, axes=[-1]),
+        tf.clip_by_norm(x, 3.0, axes=[1, 2]),
+        tf.clip_by_norm(x * 0.01, 2.0),  # the whole tensor; under the bound: unchanged
+        tf.clip_by_norm(x, 0.5),
+    ]
+    model = K.Model(x, outs)
+    check_file_port(model, save(model, tmp_path / "clip.h5"), tmp_path, batch_sizes=(1, 3))
