@@ -59,7 +59,7 @@ def layer_config_for(config: dict, variable: str) -> tuple[dict, str]:
     parts = variable.split("/")
     inner = config
     if "layer" in config and isinstance(config.get("layer"), dict):
-        wrapped = "backward_layer" if parts[0] == "backward_layer" else "layer"
+        wrapped = "backward_layer" if parts[0].startswith("backward") else "layer"
         inner = (config.get(wrapped) or config["layer"]).get("config", {})
     return inner, parts[-1]
 

@@ -11,8 +11,22 @@ forward() takes and returns tensors in the Keras model's own layout; inside,
 image tensors are channels-first.
 """
 
+import math
+
 import torch
 from torch import nn
+
+
+def variance_scaling_(tensor, scale, fan, distribution):
+    """Keras's VarianceScaling initializer: values of variance ``scale / fan``."""
+    if distribution == "uniform":
+        limit = math.sqrt(3.0 * scale / fan)
+        return nn.init.uniform_(tensor, -limit, limit)
+    if distribution == "untruncated_normal":
+        return nn.init.normal_(tensor, std=math.sqrt(scale / fan))
+    # A normal truncated at two standard deviations, widened to keep the variance.
+    std = math.sqrt(scale / fan) / 0.87962566103423978
+    return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
 
 
 class Block(nn.Module):
@@ -116,3 +130,107 @@ class SmallResnet(nn.Module):
         # logits (Dense) -> (N, 10)
         x = self.logits(x)
         return x
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Initialise every parameter as the Keras layers would (distribution, scale, and
+        fans from the Keras shapes); loading the state_dict overrides it.
+        Call it to retrain the port from scratch."""
+        # stem_conv kernel: GlorotUniform
+        variance_scaling_(self.stem_conv.weight, 1.0, (27 + 144) / 2, "uniform")
+        # stem_bn gamma: Ones
+        nn.init.ones_(self.stem_bn.weight)
+        # stem_bn beta: Zeros
+        nn.init.zeros_(self.stem_bn.bias)
+        # stem_bn moving_mean: Zeros
+        nn.init.zeros_(self.stem_bn.running_mean)
+        # stem_bn moving_variance: Ones
+        nn.init.ones_(self.stem_bn.running_var)
+        # block1_conv1 kernel: GlorotUniform
+        variance_scaling_(self.block1.conv1.weight, 1.0, (144 + 144) / 2, "uniform")
+        # block1_bn1 gamma: Ones
+        nn.init.ones_(self.block1.bn1.weight)
+        # block1_bn1 beta: Zeros
+        nn.init.zeros_(self.block1.bn1.bias)
+        # block1_bn1 moving_mean: Zeros
+        nn.init.zeros_(self.block1.bn1.running_mean)
+        # block1_bn1 moving_variance: Ones
+        nn.init.ones_(self.block1.bn1.running_var)
+        # block1_conv2 kernel: GlorotUniform
+        variance_scaling_(self.block1.conv2.weight, 1.0, (144 + 144) / 2, "uniform")
+        # block1_bn2 gamma: Ones
+        nn.init.ones_(self.block1.bn2.weight)
+        # block1_bn2 beta: Zeros
+        nn.init.zeros_(self.block1.bn2.bias)
+        # block1_bn2 moving_mean: Zeros
+        nn.init.zeros_(self.block1.bn2.running_mean)
+        # block1_bn2 moving_variance: Ones
+        nn.init.ones_(self.block1.bn2.running_var)
+        # block2_proj kernel: GlorotUniform
+        variance_scaling_(
+            self.block2.downsample[0].weight, 1.0, (16 + 32) / 2, "uniform"
+        )
+        # block2_proj_bn gamma: Ones
+        nn.init.ones_(self.block2.downsample[1].weight)
+        # block2_proj_bn beta: Zeros
+        nn.init.zeros_(self.block2.downsample[1].bias)
+        # block2_proj_bn moving_mean: Zeros
+        nn.init.zeros_(self.block2.downsample[1].running_mean)
+        # block2_proj_bn moving_variance: Ones
+        nn.init.ones_(self.block2.downsample[1].running_var)
+        # block2_conv1 kernel: GlorotUniform
+        variance_scaling_(self.block2.conv1.weight, 1.0, (144 + 288) / 2, "uniform")
+        # block2_bn1 gamma: Ones
+        nn.init.ones_(self.block2.bn1.weight)
+        # block2_bn1 beta: Zeros
+        nn.init.zeros_(self.block2.bn1.bias)
+        # block2_bn1 moving_mean: Zeros
+        nn.init.zeros_(self.block2.bn1.running_mean)
+        # block2_bn1 moving_variance: Ones
+        nn.init.ones_(self.block2.bn1.running_var)
+        # block2_conv2 kernel: GlorotUniform
+        variance_scaling_(self.block2.conv2.weight, 1.0, (288 + 288) / 2, "uniform")
+        # block2_bn2 gamma: Ones
+        nn.init.ones_(self.block2.bn2.weight)
+        # block2_bn2 beta: Zeros
+        nn.init.zeros_(self.block2.bn2.bias)
+        # block2_bn2 moving_mean: Zeros
+        nn.init.zeros_(self.block2.bn2.running_mean)
+        # block2_bn2 moving_variance: Ones
+        nn.init.ones_(self.block2.bn2.running_var)
+        # block3_proj kernel: GlorotUniform
+        variance_scaling_(
+            self.block3.downsample[0].weight, 1.0, (32 + 64) / 2, "uniform"
+        )
+        # block3_proj_bn gamma: Ones
+        nn.init.ones_(self.block3.downsample[1].weight)
+        # block3_proj_bn beta: Zeros
+        nn.init.zeros_(self.block3.downsample[1].bias)
+        # block3_proj_bn moving_mean: Zeros
+        nn.init.zeros_(self.block3.downsample[1].running_mean)
+        # block3_proj_bn moving_variance: Ones
+        nn.init.ones_(self.block3.downsample[1].running_var)
+        # block3_conv1 kernel: GlorotUniform
+        variance_scaling_(self.block3.conv1.weight, 1.0, (288 + 576) / 2, "uniform")
+        # block3_bn1 gamma: Ones
+        nn.init.ones_(self.block3.bn1.weight)
+        # block3_bn1 beta: Zeros
+        nn.init.zeros_(self.block3.bn1.bias)
+        # block3_bn1 moving_mean: Zeros
+        nn.init.zeros_(self.block3.bn1.running_mean)
+        # block3_bn1 moving_variance: Ones
+        nn.init.ones_(self.block3.bn1.running_var)
+        # block3_conv2 kernel: GlorotUniform
+        variance_scaling_(self.block3.conv2.weight, 1.0, (576 + 576) / 2, "uniform")
+        # block3_bn2 gamma: Ones
+        nn.init.ones_(self.block3.bn2.weight)
+        # block3_bn2 beta: Zeros
+        nn.init.zeros_(self.block3.bn2.bias)
+        # block3_bn2 moving_mean: Zeros
+        nn.init.zeros_(self.block3.bn2.running_mean)
+        # block3_bn2 moving_variance: Ones
+        nn.init.ones_(self.block3.bn2.running_var)
+        # logits kernel: GlorotUniform
+        variance_scaling_(self.logits.weight, 1.0, (64 + 10) / 2, "uniform")
+        # logits bias: Zeros
+        nn.init.zeros_(self.logits.bias)

@@ -60,6 +60,18 @@ class KerasMultiHeadAttention(nn.Module):
         return x
 
 
+def variance_scaling_(tensor, scale, fan, distribution):
+    """Keras's VarianceScaling initializer: values of variance ``scale / fan``."""
+    if distribution == "uniform":
+        limit = math.sqrt(3.0 * scale / fan)
+        return nn.init.uniform_(tensor, -limit, limit)
+    if distribution == "untruncated_normal":
+        return nn.init.normal_(tensor, std=math.sqrt(scale / fan))
+    # A normal truncated at two standard deviations, widened to keep the variance.
+    std = math.sqrt(scale / fan) / 0.87962566103423978
+    return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
+
+
 class Block(nn.Module):
     """A block the Keras model repeats 2 times (block*)."""
 
@@ -117,3 +129,97 @@ class TransformerClassifier(nn.Module):
         # classifier (Dense) -> (N, 2)
         x = torch.softmax(self.classifier(x), dim=-1)
         return x
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Initialise every parameter as the Keras layers would (distribution, scale, and
+        fans from the Keras shapes); loading the state_dict overrides it.
+        Call it to retrain the port from scratch."""
+        # token_embedding embeddings: RandomUniform(minval=-0.05, maxval=0.05)
+        nn.init.uniform_(self.token_embedding.weight, -0.05, 0.05)
+        # position_embedding embeddings: RandomUniform(minval=-0.05, maxval=0.05)
+        nn.init.uniform_(self.position_embedding.weight, -0.05, 0.05)
+        # block1_attention query/kernel: GlorotUniform
+        variance_scaling_(
+            self.blocks[0].attention.query.weight, 1.0, (128 + 256) / 2, "uniform"
+        )
+        # block1_attention query/bias: Zeros
+        nn.init.zeros_(self.blocks[0].attention.query.bias)
+        # block1_attention key/kernel: GlorotUniform
+        variance_scaling_(
+            self.blocks[0].attention.key.weight, 1.0, (128 + 256) / 2, "uniform"
+        )
+        # block1_attention key/bias: Zeros
+        nn.init.zeros_(self.blocks[0].attention.key.bias)
+        # block1_attention value/kernel: GlorotUniform
+        variance_scaling_(
+            self.blocks[0].attention.value.weight, 1.0, (128 + 256) / 2, "uniform"
+        )
+        # block1_attention value/bias: Zeros
+        nn.init.zeros_(self.blocks[0].attention.value.bias)
+        # block1_attention attention_output/kernel: GlorotUniform
+        variance_scaling_(
+            self.blocks[0].attention.output.weight, 1.0, (32 + 128) / 2, "uniform"
+        )
+        # block1_attention attention_output/bias: Zeros
+        nn.init.zeros_(self.blocks[0].attention.output.bias)
+        # block1_norm1 gamma: Ones
+        nn.init.ones_(self.blocks[0].norm1.weight)
+        # block1_norm1 beta: Zeros
+        nn.init.zeros_(self.blocks[0].norm1.bias)
+        # block1_ffn1 kernel: GlorotUniform
+        variance_scaling_(self.blocks[0].ffn1.weight, 1.0, (32 + 64) / 2, "uniform")
+        # block1_ffn1 bias: Zeros
+        nn.init.zeros_(self.blocks[0].ffn1.bias)
+        # block1_ffn2 kernel: GlorotUniform
+        variance_scaling_(self.blocks[0].ffn2.weight, 1.0, (64 + 32) / 2, "uniform")
+        # block1_ffn2 bias: Zeros
+        nn.init.zeros_(self.blocks[0].ffn2.bias)
+        # block1_norm2 gamma: Ones
+        nn.init.ones_(self.blocks[0].norm2.weight)
+        # block1_norm2 beta: Zeros
+        nn.init.zeros_(self.blocks[0].norm2.bias)
+        # block2_attention query/kernel: GlorotUniform
+        variance_scaling_(
+            self.blocks[1].attention.query.weight, 1.0, (128 + 256) / 2, "uniform"
+        )
+        # block2_attention query/bias: Zeros
+        nn.init.zeros_(self.blocks[1].attention.query.bias)
+        # block2_attention key/kernel: GlorotUniform
+        variance_scaling_(
+            self.blocks[1].attention.key.weight, 1.0, (128 + 256) / 2, "uniform"
+        )
+        # block2_attention key/bias: Zeros
+        nn.init.zeros_(self.blocks[1].attention.key.bias)
+        # block2_attention value/kernel: GlorotUniform
+        variance_scaling_(
+            self.blocks[1].attention.value.weight, 1.0, (128 + 256) / 2, "uniform"
+        )
+        # block2_attention value/bias: Zeros
+        nn.init.zeros_(self.blocks[1].attention.value.bias)
+        # block2_attention attention_output/kernel: GlorotUniform
+        variance_scaling_(
+            self.blocks[1].attention.output.weight, 1.0, (32 + 128) / 2, "uniform"
+        )
+        # block2_attention attention_output/bias: Zeros
+        nn.init.zeros_(self.blocks[1].attention.output.bias)
+        # block2_norm1 gamma: Ones
+        nn.init.ones_(self.blocks[1].norm1.weight)
+        # block2_norm1 beta: Zeros
+        nn.init.zeros_(self.blocks[1].norm1.bias)
+        # block2_ffn1 kernel: GlorotUniform
+        variance_scaling_(self.blocks[1].ffn1.weight, 1.0, (32 + 64) / 2, "uniform")
+        # block2_ffn1 bias: Zeros
+        nn.init.zeros_(self.blocks[1].ffn1.bias)
+        # block2_ffn2 kernel: GlorotUniform
+        variance_scaling_(self.blocks[1].ffn2.weight, 1.0, (64 + 32) / 2, "uniform")
+        # block2_ffn2 bias: Zeros
+        nn.init.zeros_(self.blocks[1].ffn2.bias)
+        # block2_norm2 gamma: Ones
+        nn.init.ones_(self.blocks[1].norm2.weight)
+        # block2_norm2 beta: Zeros
+        nn.init.zeros_(self.blocks[1].norm2.bias)
+        # classifier kernel: GlorotUniform
+        variance_scaling_(self.classifier.weight, 1.0, (32 + 2) / 2, "uniform")
+        # classifier bias: Zeros
+        nn.init.zeros_(self.classifier.bias)

@@ -187,3 +187,80 @@ def test_apply_constraints_matches_keras(tmp_path, form, build):
         got = torch_model.eval()(torch.from_numpy(inputs[0])).numpy()
     bound = 1e-5 * max(1.0, float(np.abs(expected[0]).max()))
     assert float(np.abs(got - expected[0]).max()) <= bound
+
+
+def initializer_model():
+    """Initializers whose fans differ between Keras's and torch's shapes (depthwise), fan
+    modes, scales and distributions of each kind, an LSTM with ``unit_forget_bias``."""
+    from keras import initializers
+
+    images = keras.Input((9, 9, 16))
+    x = layers.Conv2D(32, 3, kernel_initializer="he_uniform", name="conv")(images)
+    x = layers.DepthwiseConv2D(3, depth_multiplier=4, name="dw")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(
+        256,
+        kernel_initializer=initializers.VarianceScaling(0.5, "fan_out", "untruncated_normal"),
+        bias_initializer=initializers.Constant(0.3),
+        name="wide",
+    )(x)
+    x = layers.Dense(64, name="glorot")(x)
+    x = layers.Dense(200, kernel_initializer="he_normal", name="he")(x)
+    x = layers.Dense(
+        600,
+        kernel_initializer="lecun_uniform",
+        bias_initializer=initializers.RandomNormal(0.1, 0.2),
+        name="lecun",
+    )(x)
+    x = layers.Dense(
+        600,
+        kernel_initializer=initializers.TruncatedNormal(0.0, 0.3),
+        bias_initializer=initializers.RandomUniform(-0.2, 0.4),
+        name="trunc",
+    )(x)
+    x = layers.Reshape((24, 25))(x)
+    x = layers.LSTM(48, name="lstm")(x)
+    tokens = keras.Input((5,), dtype="int32")
+    e = layers.Embedding(500, 16, name="embedding")(tokens)
+    e = layers.GlobalAveragePooling1D()(e)
+    return keras.Model([images, tokens], [x, e], name="inits")
+
+
+def _same_distribution(key: str, ours: torch.Tensor, keras_draw: torch.Tensor) -> None:
+    ours, theirs = ours.double().flatten(), keras_draw.double().flatten()
+    n = ours.numel()
+    if theirs.unique().numel() <= 2:  # zeros, ones, a constant, unit_forget_bias: exact
+        assert torch.equal(ours, theirs), key
+        return
+    tol = 4 / n**0.5  # a wrong fan mode or scale moves the spread by 20% or more here
+    assert n >= 500, key
+    assert abs(ours.std() / theirs.std() - 1) < tol, (key, float(ours.std()), float(theirs.std()))
+    assert abs(ours.mean() - theirs.mean()) < tol * theirs.std() + 1e-3 * theirs.abs().max(), key
+    # the same shape (uniform, normal, truncated): two-sample Kolmogorov-Smirnov, p ~ 0.001
+    grid = torch.cat([ours, theirs]).sort().values
+    cdf = [torch.searchsorted(v.sort().values, grid, right=True) / n for v in (ours, theirs)]
+    assert float((cdf[0] - cdf[1]).abs().max()) < 1.95 * (2 / n) ** 0.5, key
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_reset_parameters_draws_as_keras(tmp_path, form):
+    model = initializer_model()  # as Keras initialised it: the reference draws
+    torch_model, generated = port(model, tmp_path, form)
+    assert "TODO" not in generated.source
+    keras_draws = {k: v.clone() for k, v in torch_model.state_dict().items()}
+    torch.manual_seed(0)
+    torch_model.reset_parameters()
+    recurrent = {
+        w.key for w in generated.top.weights if w.keras_variable.endswith("recurrent_kernel")
+    }
+    assert recurrent
+    for key, value in torch_model.state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        if key in recurrent:  # orthogonal: all singular values 1, as Keras's
+            ones = torch.ones(min(value.shape), dtype=torch.float64)
+            for matrix in (value, keras_draws[key]):
+                singular = torch.linalg.svdvals(matrix.double())
+                assert torch.allclose(singular, ones, atol=1e-5), key
+            continue
+        _same_distribution(key, value, keras_draws[key])
