@@ -29,7 +29,7 @@ def render_source(
     helpers = [_helper_text(env, session, name) for name in session.helpers]
     classes = [_class_view(cls) for cls in session.classes]
     top = session.classes[-1]
-    training = training_source(top.weights)  # frozen layers, regularizers, constraints, inits
+    training = training_source(top.weights, top.graph)  # frozen layers, regularizers, constraints, inits
     classes[-1].update(init_lines=training.init_lines, methods=training.methods)
     helpers.extend(training.helpers)
     if session.options.channels_first:

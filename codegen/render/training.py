@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from codegen.conversion.model import WeightEntry
 from codegen.conversion.training import TrainingFacts, norm_axes, option_config, option_name
+from codegen.ir.graph import Graph
 from codegen.ir.naming import comment_text
 
 _EPSILON = 1e-7  # keras.backend.epsilon(), used by the norm constraints
@@ -39,10 +40,10 @@ def _label(entry: WeightEntry) -> str:
     return comment_text(f"{entry.keras_layer} {entry.keras_variable}")
 
 
-def training_source(weights: list[WeightEntry]) -> TrainingSource:
+def training_source(weights: list[WeightEntry], graph: Graph | None = None) -> TrainingSource:
     out = TrainingSource()
     out.init_lines = _frozen_lines(weights)
-    regularizers = _regularization_loss(weights)
+    regularizers = _regularization_loss(weights, _activity_regularized(graph))
     if regularizers:
         out.methods.append(regularizers)
     constraints = _apply_constraints(weights)
@@ -104,15 +105,32 @@ def _inside(module: str, ancestor: str) -> bool:
 # -- regularizers ----------------------------------------------------------------------
 
 
-def _regularization_loss(weights: list[WeightEntry]) -> str:
+def _activity_regularized(graph: Graph | None) -> list[tuple[str, object]]:
+    """(layer name, regularizer) of every layer with an activity_regularizer, nested too."""
+    if graph is None:
+        return []
+    found = []
+    for layer in graph.layers:
+        if isinstance(layer.config, dict) and layer.config.get("activity_regularizer"):
+            found.append((layer.name, layer.config["activity_regularizer"]))
+        found += _activity_regularized(layer.subgraph)
+    return found
+
+
+def _regularization_loss(weights: list[WeightEntry], activity: list[tuple[str, object]]) -> str:
     groups: dict[tuple[str, str], list[WeightEntry]] = {}
     for w in weights:
         facts = w.training
         if facts is not None and facts.regularizer is not None and w.trainable and not facts.frozen:
             groups.setdefault((w.keras_layer, w.keras_variable), []).append(w)
-    if not groups:
+    if not groups and not activity:
         return ""
     body: list[str] = ["loss = torch.zeros(())"]
+    for name, reg in activity:
+        body.append(
+            f"# TODO: {comment_text(name)} activity_regularizer {comment_text(_describe(reg))}"
+            " is not ported (Keras adds it on the layer's output / batch size in training)"
+        )
     for entries in groups.values():
         reg = entries[0].training.regularizer
         comment = f"# {_label(entries[0])}: {comment_text(_describe(reg))}"
@@ -282,7 +300,8 @@ def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
 def _init_lines(facts: TrainingFacts, param: str) -> list[str] | None:
     init = facts.initializer
     name = option_name(init)
-    key = re.sub(r"[^a-z]", "", name.lower())
+    # Keras 2 spells some classes "OrthogonalInitializer", "GlorotUniformV2".
+    key = re.sub(r"(initializer|v2)$", "", re.sub(r"[^a-z0-9]", "", name.lower()))
     cfg = option_config(init)
     if key in ("zeros", "zero"):
         return [f"nn.init.zeros_({param})"]
