@@ -357,7 +357,7 @@ def test_five_training_steps_match_keras(tmp_path, build, optimizer, form):
     train, module = _load_train_script(out_dir, f"{model.name}_{optimizer}_{form}")
     torch_model = getattr(module, result.class_name)()
     torch_model.load_state_dict(torch.load(result.weights_path, weights_only=True))
-    torch_opt, schedule = train.make_optimizer(torch_model)
+    torch_opt, _ = train.make_optimizer(torch_model)
     assert hasattr(train, "KerasAdam") == (optimizer == "adam")
     [x] = random_inputs(model, 4, seed=3)
     y = np.random.default_rng(4).normal(size=(4, *model.outputs[0].shape[1:])).astype("float32")
