@@ -296,3 +296,16 @@ def test_verify_bad_input_exit_2(ported, tmp_path):
         verify_folder(path, broken)
     with pytest.raises(InputError, match="no such folder"):
         verify_folder(path, tmp_path / "missing")
+
+
+def test_regularization_loss_is_compared_with_keras():
+    from keras import regularizers
+
+    inputs = keras.Input((5,))
+    x = layers.Dense(4, kernel_regularizer=regularizers.L2(0.1), name="reg")(inputs)
+    model = keras.Model(inputs, layers.Dense(2, bias_regularizer="l1")(x))
+    randomize(model)
+    report = build_report(model, generate(model))
+    keras_total, torch_total = report.regularization
+    assert keras_total > 0 and abs(keras_total - torch_total) <= 1e-5 * max(1.0, keras_total)
+    assert "| `regularization_loss()` vs Keras `sum(model.losses)` |" in render_report(report)
