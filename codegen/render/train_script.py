@@ -203,7 +203,7 @@ def render_train_script(
         notes.append("TODO: one loss per output was recorded; loss_fn ports none of them.")
         loss = None
     body, target = loss_lines(loss)
-    notes += opt_notes
+    notes = [comment_text(note, max_length=None) for note in notes + opt_notes]  # from the file
     text = (
         environment()
         .get_template("train.py.j2")
@@ -220,6 +220,7 @@ def render_train_script(
             weights_file=weights_file,
             inputs=inputs,
             target=target,
+            uses_functional=any("F." in line for line in [*body, target]),
         )
     )
     formatted = black.format_str(text, mode=black.Mode())
