@@ -49,7 +49,10 @@ def training_source(weights: list[WeightEntry], graph: Graph | None = None) -> T
     constraints = _apply_constraints(weights)
     if constraints:
         out.methods.append(constraints)
-    reset, helpers = _reset_parameters(weights)
+    # One line per parameter reads well for a flat model, not for stages of blocks
+    # (hundreds of lines): those are left out for now (see the README).
+    staged = any(part.isdigit() for w in weights for part in w.key.split("."))
+    reset, helpers = ("", []) if staged else _reset_parameters(weights)
     if reset:
         out.methods.append(reset)
         out.helpers.extend(helpers)
@@ -238,12 +241,12 @@ _PRESETS = {
     "lecunnormal": (1.0, "fan_in", "truncated_normal"),
 }
 
-_VARIANCE_SCALING = '''def variance_scaling_(tensor, scale, fan, distribution):
+_VARIANCE_SCALING = '''def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
     """Keras's VarianceScaling initializer: values of variance ``scale / fan``."""
-    if distribution == "uniform":
+    if uniform:
         limit = math.sqrt(3.0 * scale / fan)
         return nn.init.uniform_(tensor, -limit, limit)
-    if distribution == "untruncated_normal":
+    if not truncated:
         return nn.init.normal_(tensor, std=math.sqrt(scale / fan))
     # A normal truncated at two standard deviations, widened to keep the variance.
     std = math.sqrt(scale / fan) / 0.87962566103423978
@@ -345,7 +348,8 @@ def _init_lines(facts: TrainingFacts, param: str) -> list[str] | None:
         fan = {"fan_in": f"{fan_in}", "fan_out": f"{fan_out}"}.get(
             mode, f"({fan_in} + {fan_out}) / 2"
         )
-        return [f"variance_scaling_({param}, {scale!r}, {fan}, {distribution!r})"]
+        how = {"uniform": ", uniform=True", "untruncated_normal": ", truncated=False"}
+        return [f"variance_scaling_({param}, {scale!r}, {fan}{how.get(distribution, '')})"]
     return None
 
 

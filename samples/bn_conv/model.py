@@ -17,12 +17,12 @@ import torch
 from torch import nn
 
 
-def variance_scaling_(tensor, scale, fan, distribution):
+def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
     """Keras's VarianceScaling initializer: values of variance ``scale / fan``."""
-    if distribution == "uniform":
+    if uniform:
         limit = math.sqrt(3.0 * scale / fan)
         return nn.init.uniform_(tensor, -limit, limit)
-    if distribution == "untruncated_normal":
+    if not truncated:
         return nn.init.normal_(tensor, std=math.sqrt(scale / fan))
     # A normal truncated at two standard deviations, widened to keep the variance.
     std = math.sqrt(scale / fan) / 0.87962566103423978
@@ -64,6 +64,6 @@ class BnConv(nn.Module):
         # input_norm moving_variance: Ones
         nn.init.ones_(self.input_norm.running_var)
         # conv kernel: GlorotUniform
-        variance_scaling_(self.conv.weight, 1.0, (9 + 288) / 2, "uniform")
+        variance_scaling_(self.conv.weight, 1.0, (9 + 288) / 2, uniform=True)
         # conv bias: Zeros
         nn.init.zeros_(self.conv.bias)

@@ -17,12 +17,12 @@ import torch
 from torch import nn
 
 
-def variance_scaling_(tensor, scale, fan, distribution):
+def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
     """Keras's VarianceScaling initializer: values of variance ``scale / fan``."""
-    if distribution == "uniform":
+    if uniform:
         limit = math.sqrt(3.0 * scale / fan)
         return nn.init.uniform_(tensor, -limit, limit)
-    if distribution == "untruncated_normal":
+    if not truncated:
         return nn.init.normal_(tensor, std=math.sqrt(scale / fan))
     # A normal truncated at two standard deviations, widened to keep the variance.
     std = math.sqrt(scale / fan) / 0.87962566103423978
@@ -83,15 +83,15 @@ class CrnnOcr(nn.Module):
         fans from the Keras shapes); loading the state_dict overrides it.
         Call it to retrain the port from scratch."""
         # conv1 kernel: GlorotUniform
-        variance_scaling_(self.conv1.weight, 1.0, (9 + 288) / 2, "uniform")
+        variance_scaling_(self.conv1.weight, 1.0, (9 + 288) / 2, uniform=True)
         # conv1 bias: Zeros
         nn.init.zeros_(self.conv1.bias)
         # conv2 kernel: GlorotUniform
-        variance_scaling_(self.conv2.weight, 1.0, (288 + 576) / 2, "uniform")
+        variance_scaling_(self.conv2.weight, 1.0, (288 + 576) / 2, uniform=True)
         # conv2 bias: Zeros
         nn.init.zeros_(self.conv2.bias)
         # conv3 kernel: GlorotUniform
-        variance_scaling_(self.conv3.weight, 1.0, (576 + 576) / 2, "uniform")
+        variance_scaling_(self.conv3.weight, 1.0, (576 + 576) / 2, uniform=True)
         # bn3 gamma: Ones
         nn.init.ones_(self.bn3.weight)
         # bn3 beta: Zeros
@@ -101,7 +101,7 @@ class CrnnOcr(nn.Module):
         # bn3 moving_variance: Ones
         nn.init.ones_(self.bn3.running_var)
         # bigru forward_gru/gru_cell/kernel: GlorotUniform
-        variance_scaling_(self.bigru.weight_ih_l0, 1.0, (256 + 144) / 2, "uniform")
+        variance_scaling_(self.bigru.weight_ih_l0, 1.0, (256 + 144) / 2, uniform=True)
         # bigru forward_gru/gru_cell/recurrent_kernel: Orthogonal(gain=1.0)
         nn.init.orthogonal_(self.bigru.weight_hh_l0, gain=1.0)
         # bigru forward_gru/gru_cell/bias: Zeros
@@ -110,7 +110,7 @@ class CrnnOcr(nn.Module):
         nn.init.zeros_(self.bigru.bias_hh_l0)
         # bigru backward_gru/gru_cell/kernel: GlorotUniform
         variance_scaling_(
-            self.bigru.weight_ih_l0_reverse, 1.0, (256 + 144) / 2, "uniform"
+            self.bigru.weight_ih_l0_reverse, 1.0, (256 + 144) / 2, uniform=True
         )
         # bigru backward_gru/gru_cell/recurrent_kernel: Orthogonal(gain=1.0)
         nn.init.orthogonal_(self.bigru.weight_hh_l0_reverse, gain=1.0)
@@ -119,6 +119,6 @@ class CrnnOcr(nn.Module):
         # bigru backward_gru/gru_cell/bias: Zeros
         nn.init.zeros_(self.bigru.bias_hh_l0_reverse)
         # characters dense/kernel: GlorotUniform
-        variance_scaling_(self.characters.weight, 1.0, (96 + 37) / 2, "uniform")
+        variance_scaling_(self.characters.weight, 1.0, (96 + 37) / 2, uniform=True)
         # characters dense/bias: Zeros
         nn.init.zeros_(self.characters.bias)

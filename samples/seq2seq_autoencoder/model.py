@@ -17,12 +17,12 @@ import torch
 from torch import nn
 
 
-def variance_scaling_(tensor, scale, fan, distribution):
+def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
     """Keras's VarianceScaling initializer: values of variance ``scale / fan``."""
-    if distribution == "uniform":
+    if uniform:
         limit = math.sqrt(3.0 * scale / fan)
         return nn.init.uniform_(tensor, -limit, limit)
-    if distribution == "untruncated_normal":
+    if not truncated:
         return nn.init.normal_(tensor, std=math.sqrt(scale / fan))
     # A normal truncated at two standard deviations, widened to keep the variance.
     std = math.sqrt(scale / fan) / 0.87962566103423978
@@ -59,21 +59,21 @@ class Seq2seqAutoencoder(nn.Module):
         fans from the Keras shapes); loading the state_dict overrides it.
         Call it to retrain the port from scratch."""
         # encoder lstm_cell/kernel: GlorotUniform
-        variance_scaling_(self.encoder.weight_ih_l0, 1.0, (3 + 128) / 2, "uniform")
+        variance_scaling_(self.encoder.weight_ih_l0, 1.0, (3 + 128) / 2, uniform=True)
         # encoder lstm_cell/recurrent_kernel: Orthogonal(gain=1.0)
         nn.init.orthogonal_(self.encoder.weight_hh_l0, gain=1.0)
         # encoder lstm_cell/bias: Zeros with unit_forget_bias (ones on the forget gate)
         nn.init.zeros_(self.encoder.bias_ih_l0)
         self.encoder.bias_ih_l0[32:64] = 1.0
         # decoder lstm_cell/kernel: GlorotUniform
-        variance_scaling_(self.decoder.weight_ih_l0, 1.0, (32 + 128) / 2, "uniform")
+        variance_scaling_(self.decoder.weight_ih_l0, 1.0, (32 + 128) / 2, uniform=True)
         # decoder lstm_cell/recurrent_kernel: Orthogonal(gain=1.0)
         nn.init.orthogonal_(self.decoder.weight_hh_l0, gain=1.0)
         # decoder lstm_cell/bias: Zeros with unit_forget_bias (ones on the forget gate)
         nn.init.zeros_(self.decoder.bias_ih_l0)
         self.decoder.bias_ih_l0[32:64] = 1.0
         # reconstruction dense_1/kernel: GlorotUniform
-        variance_scaling_(self.reconstruction.weight, 1.0, (32 + 3) / 2, "uniform")
+        variance_scaling_(self.reconstruction.weight, 1.0, (32 + 3) / 2, uniform=True)
         # reconstruction dense_1/bias: Zeros
         nn.init.zeros_(self.reconstruction.bias)
         # Keras has one bias, in bias_ih

@@ -72,12 +72,12 @@ def rnn_bidirectional_outputs(result):
     return torch.cat([forward, backward], dim=-1)
 
 
-def variance_scaling_(tensor, scale, fan, distribution):
+def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
     """Keras's VarianceScaling initializer: values of variance ``scale / fan``."""
-    if distribution == "uniform":
+    if uniform:
         limit = math.sqrt(3.0 * scale / fan)
         return nn.init.uniform_(tensor, -limit, limit)
-    if distribution == "untruncated_normal":
+    if not truncated:
         return nn.init.normal_(tensor, std=math.sqrt(scale / fan))
     # A normal truncated at two standard deviations, widened to keep the variance.
     std = math.sqrt(scale / fan) / 0.87962566103423978
@@ -117,7 +117,7 @@ class TextClassifier(nn.Module):
         # embedding embeddings: RandomUniform(minval=-0.05, maxval=0.05)
         nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
         # bilstm forward_lstm/lstm_cell/kernel: GlorotUniform
-        variance_scaling_(self.bilstm.weight_ih_l0, 1.0, (32 + 96) / 2, "uniform")
+        variance_scaling_(self.bilstm.weight_ih_l0, 1.0, (32 + 96) / 2, uniform=True)
         # bilstm forward_lstm/lstm_cell/recurrent_kernel: Orthogonal(gain=1.0)
         nn.init.orthogonal_(self.bilstm.weight_hh_l0, gain=1.0)
         # bilstm forward_lstm/lstm_cell/bias: Zeros with unit_forget_bias (ones on the forget gate)
@@ -125,7 +125,7 @@ class TextClassifier(nn.Module):
         self.bilstm.bias_ih_l0[24:48] = 1.0
         # bilstm backward_lstm/lstm_cell/kernel: GlorotUniform
         variance_scaling_(
-            self.bilstm.weight_ih_l0_reverse, 1.0, (32 + 96) / 2, "uniform"
+            self.bilstm.weight_ih_l0_reverse, 1.0, (32 + 96) / 2, uniform=True
         )
         # bilstm backward_lstm/lstm_cell/recurrent_kernel: Orthogonal(gain=1.0)
         nn.init.orthogonal_(self.bilstm.weight_hh_l0_reverse, gain=1.0)
@@ -133,7 +133,7 @@ class TextClassifier(nn.Module):
         nn.init.zeros_(self.bilstm.bias_ih_l0_reverse)
         self.bilstm.bias_ih_l0_reverse[24:48] = 1.0
         # classifier kernel: GlorotUniform
-        variance_scaling_(self.classifier.weight, 1.0, (48 + 4) / 2, "uniform")
+        variance_scaling_(self.classifier.weight, 1.0, (48 + 4) / 2, uniform=True)
         # classifier bias: Zeros
         nn.init.zeros_(self.classifier.bias)
         # Keras has one bias, in bias_ih
