@@ -30,7 +30,9 @@ from codegen.errors import ConversionError, InputError
 from codegen.ir.graph import Graph
 from codegen.read.from_keras import read_model
 from codegen.read.paths import READERS, load_reference, read_path
+from codegen.read.compile_config import compile_config
 from codegen.render.source import render_source
+from codegen.render.train_script import render_train_script
 from codegen.structure.pipeline import convert_structured
 from codegen.render.weights import read_weights, weights_bytes, weights_file
 from codegen.render.write import check_overwrite, write_all
@@ -38,6 +40,7 @@ from codegen.render.write import check_overwrite, write_all
 from .command_line import regenerate_command
 
 MODULE_FILE = "model.py"
+TRAIN_FILE = "train.py"
 WEIGHTS_FILE = "model.pt"  # the default; model.safetensors with weights_format="safetensors"
 
 
@@ -165,6 +168,7 @@ def convert(
     batch_size: int = 2,
     reader: str | None = None,
     emit_test: bool = False,
+    emit_train: bool = False,
     plugins: Any = None,
     allow_unsupported: bool = False,
     structured: bool = True,
@@ -185,7 +189,8 @@ def convert(
     ``inputs`` (for ``verify`` and ``emit_test``): the data to check on instead of random
     inputs, a path to an ``.npz``/``.npy`` file or arrays (a list, a dict by input name);
     checked against the model before anything is written. ``weights_format="safetensors"``
-    writes ``model.safetensors`` instead of ``model.pt``.
+    writes ``model.safetensors`` instead of ``model.pt``. ``emit_train=True`` also writes
+    ``train.py``: the optimizer, loss and schedule ``compile()`` recorded, and a loop.
     """
     if reader not in READERS:
         raise InputError(f"reader={reader!r}: expected one of {', '.join(r for r in READERS if r)}")
@@ -252,6 +257,18 @@ def convert(
         module_path: generated.source.encode(),
         weights_path: weights_bytes(generated.state_dict, weights_format),
     }
+    if emit_train:
+        train = render_train_script(
+            compile_config(model_or_path if is_path else model),
+            class_name=top.name,
+            weights_file=weights_name,
+            inputs=_stand_in_inputs(generated),
+            regularized="def regularization_loss" in generated.source,
+            constrained="def apply_constraints" in generated.source,
+            source=source,
+            version=__version__,
+        )
+        files[out_dir / TRAIN_FILE] = train.encode()
     reference = ""
     if emit_test:  # test_model.py + the Keras reference outputs, made before anything is written
         if model is None:
@@ -312,6 +329,19 @@ def convert(
         result.errors = result.report.output_errors
         timings["verify"] = time.perf_counter() - start
     return result
+
+
+def _stand_in_inputs(generated: Generated) -> list[str]:
+    """``torch.randn(2, 8, 8, 3)`` per model input, in the port's layout (None dims: 8)."""
+    exprs = []
+    for tensor, layout in zip(generated.graph.inputs, generated.top.input_layouts):
+        keras_shape = [2] + [8 if d is None else int(d) for d in tensor.shape[1:]]
+        shape = tuple(keras_shape[i] for i in layout.perm)
+        if "int" in str(tensor.dtype):
+            exprs.append(f"torch.randint(0, 2, {shape!r})")
+        else:
+            exprs.append(f"torch.randn{shape!r}")
+    return exprs
 
 
 def count_layers(graph: Graph) -> int:

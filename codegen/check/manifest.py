@@ -136,3 +136,13 @@ def _all_variables(graph: Graph, prefix: str = ""):
         else:
             for name in layer.weights:
                 yield f"{prefix}{layer.name}/{name}", layer, name
+
+
+def regularization_check(model: Any, torch_module: Any) -> tuple[float, float] | None:
+    """Keras's weight penalties (``sum(model.losses)``) and the port's
+    ``regularization_loss()``, on the same weights; None when the port has no such method."""
+    method = getattr(torch_module, "regularization_loss", None)
+    if method is None:
+        return None
+    keras_total = float(sum(float(np.asarray(loss)) for loss in model.losses))
+    return keras_total, float(method().detach())

@@ -32,7 +32,7 @@ from .compare import DEFAULT_TOLERANCE, OutputError, compare
 from .inputs import CheckInputs, choose_inputs
 from .instrument import Recorder, instrument, load_instrumented
 from .keras_values import keras_final_outputs, keras_models, keras_values, stochastic_layers
-from .manifest import param_counts, weight_manifest
+from .manifest import param_counts, regularization_check, weight_manifest
 from .markdown import REPORT_MARKER, render_report
 from .noise_floor import (
     SPREAD_RUNS,
@@ -144,6 +144,10 @@ def build_report(
         report.error = f"{module_file} could not be loaded: {type(exc).__name__}: {one_line(exc)}"
     if report.error is None:
         report.params = param_counts(model, top, torch_module, state_dict)
+        try:
+            report.regularization = regularization_check(model, torch_module)
+        except Exception:  # noqa: BLE001 - an edited method may raise anything: not shown
+            report.regularization = None
     if report.error is not None:
         report.outputs = [OutputError(n, math.inf, math.inf, False) for n in names]
         report.train_note = "not checked"

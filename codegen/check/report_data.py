@@ -36,6 +36,8 @@ class Report:
     rows: list[LayerRow] = field(default_factory=list)
     layer_note: str = ""  # why per-layer values are missing, where they are
     params: ParamCounts | None = None
+    # (Keras's sum(model.losses), the port's regularization_loss()), when it has one
+    regularization: tuple[float, float] | None = None
     manifest: list[ManifestRow] = field(default_factory=list)
     unmapped: list[str] = field(default_factory=list)  # Keras variables not in the state_dict
     error: str | None = None  # the module could not be built, loaded or run

@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         "of model.py against Keras's outputs that needs only torch, numpy and pytest",
     )
     convert.add_argument(
+        "--emit-train",
+        action="store_true",
+        help="also write OUT_DIR/train.py: the optimizer, loss and learning-rate schedule the "
+        "Keras model was compiled with, as torch code, in a minimal training loop",
+    )
+    convert.add_argument(
         "--weights-format",
         choices=("pt", "safetensors"),
         default="pt",
@@ -193,6 +199,7 @@ def _convert(args) -> int:
                 tolerance=args.tolerance,
                 reader=args.reader,
                 emit_test=args.emit_test,
+                emit_train=args.emit_train,
                 plugins=args.plugins,
                 allow_unsupported=args.allow_unsupported,
                 structured=not args.flat,

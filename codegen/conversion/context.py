@@ -21,6 +21,7 @@ from codegen.ir.layout import Layout, permute_between
 
 from .model import Options, Statement, WeightEntry
 from .registry import Converter
+from .training import facts_for
 
 
 class Unsupported(Exception):
@@ -182,15 +183,15 @@ class CallContext:
             return
         key = f"{self.attr_name}.{name}" if name else self.attr_name
         trainable = self.layer.trainable.get(source, True) if source else False
-        self._builder.model.weights.append(
-            WeightEntry(
-                key,
-                np.asarray(array, dtype=_torch_dtype(array), order="C"),
-                self.layer.name,
-                source,
-                transform,
-                trainable,
+        array = np.asarray(array, dtype=_torch_dtype(array), order="C")
+        facts = None
+        if source and source in self.layer.weights:
+            frozen_by = self.layer.name if self.layer.config.get("trainable", True) is False else ""
+            facts = facts_for(
+                self.layer.config, source, self.layer.weights[source], array, frozen_by
             )
+        self._builder.model.weights.append(
+            WeightEntry(key, array, self.layer.name, source, transform, trainable, facts)
         )
 
     def keras_weight(self, name: str) -> np.ndarray:
@@ -249,8 +250,14 @@ class CallContext:
         """Record the weights of a nested class under this layer's attribute."""
         if not self.first_call:
             return
+        frozen = self.layer.config.get("trainable", True) is False
         for w in sub.weights:
-            self._builder.model.weights.append(replace(w, key=f"{self.attr_name}.{w.key}"))
+            facts = w.training
+            if frozen and facts is not None:  # a frozen nested model: the outermost says why
+                facts = replace(facts, frozen=True, frozen_by=self.layer.name)
+            self._builder.model.weights.append(
+                replace(w, key=f"{self.attr_name}.{w.key}", training=facts)
+            )
 
     def convert_inner(
         self, conv: Converter, inner: Call, layout: Layout, input_expr: str, variable_prefix: str

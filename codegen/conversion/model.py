@@ -21,6 +21,7 @@ from codegen.ir.naming import Namespace
 
 from .helpers import DEPENDENCIES, FEATURES, PASSED_ON, feature_owner
 from .registry import Registry
+from .training import TrainingFacts
 
 
 @dataclass
@@ -31,6 +32,7 @@ class WeightEntry:
     keras_variable: str  # "" for buffers torch needs but Keras has not (num_batches_tracked)
     transform: str
     trainable: bool = True
+    training: TrainingFacts | None = None  # Keras's training set-up of the variable
 
 
 @dataclass

@@ -13,6 +13,7 @@ from codegen.ir.naming import comment_text
 
 from .safety import check_session
 from .templates import environment
+from .training import training_source
 
 
 def render_source(
@@ -28,6 +29,9 @@ def render_source(
     helpers = [_helper_text(env, session, name) for name in session.helpers]
     classes = [_class_view(cls) for cls in session.classes]
     top = session.classes[-1]
+    training = training_source(top.weights, top.graph)  # frozen layers, regularizers, constraints, inits
+    classes[-1].update(init_lines=training.init_lines, methods=training.methods)
+    helpers.extend(training.helpers)
     if session.options.channels_first:
         layout_note = ["forward() takes and returns image tensors channels-first (N, C, H, W)."]
     else:
@@ -35,17 +39,17 @@ def render_source(
             "forward() takes and returns tensors in the Keras model's own layout; inside,",
             "image tensors are channels-first.",
         ]
-    body_ctx = dict(
-        title=comment_text(f"PyTorch port of the Keras model {top.keras_name!r}."),
-        version=version,
-        source=comment_text(source, max_length=None),
-        command=comment_text(command, max_length=None),
-        layout_note=layout_note,
-        weights_file=weights_file,
-        class_name=top.name,
-        helpers=helpers,
-        classes=classes,
-    )
+    body_ctx = {
+        "title": comment_text(f"PyTorch port of the Keras model {top.keras_name!r}."),
+        "version": version,
+        "source": comment_text(source, max_length=None),
+        "command": comment_text(command, max_length=None),
+        "layout_note": layout_note,
+        "weights_file": weights_file,
+        "class_name": top.name,
+        "helpers": helpers,
+        "classes": classes,
+    }
     template = env.get_template("model.py.j2")
     # Render once without imports to see which names the body uses.
     probe = template.render(imports=[], **body_ctx)
@@ -87,15 +91,17 @@ def _class_view(cls: ClassModel) -> dict:
     )
     returns = cls.returns if n_out == 1 else ["(" + ", ".join(cls.returns) + ")"]
     doc = cls.title or f"Port of Keras {cls.keras_class} {cls.keras_name!r}."
-    return dict(
-        name=cls.name,
-        constants=cls.constants,
-        docstring=comment_text(doc) + (cls.docstring and "\n\n    " + cls.docstring),
-        declarations=cls.declarations,
-        init_params=cls.init_params,
-        buffers=cls.buffers,
-        params=cls.params,
-        statements=cls.statements,
-        return_annotation=annotation,
-        returns=returns,
-    )
+    return {
+        "name": cls.name,
+        "constants": cls.constants,
+        "docstring": comment_text(doc) + (cls.docstring and "\n\n    " + cls.docstring),
+        "declarations": cls.declarations,
+        "init_params": cls.init_params,
+        "buffers": cls.buffers,
+        "init_lines": [],
+        "methods": [],
+        "params": cls.params,
+        "statements": cls.statements,
+        "return_annotation": annotation,
+        "returns": returns,
+    }

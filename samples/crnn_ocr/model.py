@@ -11,8 +11,22 @@ forward() takes and returns tensors in the Keras model's own layout; inside,
 image tensors are channels-first.
 """
 
+import math
+
 import torch
 from torch import nn
+
+
+def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
+    """Keras's VarianceScaling initializer: values of variance ``scale / fan``."""
+    if uniform:
+        limit = math.sqrt(3.0 * scale / fan)
+        return nn.init.uniform_(tensor, -limit, limit)
+    if not truncated:
+        return nn.init.normal_(tensor, std=math.sqrt(scale / fan))
+    # A normal truncated at two standard deviations, widened to keep the variance.
+    std = math.sqrt(scale / fan) / 0.87962566103423978
+    return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
 
 
 class CrnnOcr(nn.Module):
@@ -62,3 +76,49 @@ class CrnnOcr(nn.Module):
             0, (-1, 32)
         )
         return x
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Initialise every parameter as the Keras layers would (distribution, scale, and
+        fans from the Keras shapes); loading the state_dict overrides it.
+        Call it to retrain the port from scratch."""
+        # conv1 kernel: GlorotUniform
+        variance_scaling_(self.conv1.weight, 1.0, (9 + 288) / 2, uniform=True)
+        # conv1 bias: Zeros
+        nn.init.zeros_(self.conv1.bias)
+        # conv2 kernel: GlorotUniform
+        variance_scaling_(self.conv2.weight, 1.0, (288 + 576) / 2, uniform=True)
+        # conv2 bias: Zeros
+        nn.init.zeros_(self.conv2.bias)
+        # conv3 kernel: GlorotUniform
+        variance_scaling_(self.conv3.weight, 1.0, (576 + 576) / 2, uniform=True)
+        # bn3 gamma: Ones
+        nn.init.ones_(self.bn3.weight)
+        # bn3 beta: Zeros
+        nn.init.zeros_(self.bn3.bias)
+        # bn3 moving_mean: Zeros
+        nn.init.zeros_(self.bn3.running_mean)
+        # bn3 moving_variance: Ones
+        nn.init.ones_(self.bn3.running_var)
+        # bigru forward_gru/gru_cell/kernel: GlorotUniform
+        variance_scaling_(self.bigru.weight_ih_l0, 1.0, (256 + 144) / 2, uniform=True)
+        # bigru forward_gru/gru_cell/recurrent_kernel: Orthogonal(gain=1.0)
+        nn.init.orthogonal_(self.bigru.weight_hh_l0, gain=1.0)
+        # bigru forward_gru/gru_cell/bias: Zeros
+        nn.init.zeros_(self.bigru.bias_ih_l0)
+        # bigru forward_gru/gru_cell/bias: Zeros
+        nn.init.zeros_(self.bigru.bias_hh_l0)
+        # bigru backward_gru/gru_cell/kernel: GlorotUniform
+        variance_scaling_(
+            self.bigru.weight_ih_l0_reverse, 1.0, (256 + 144) / 2, uniform=True
+        )
+        # bigru backward_gru/gru_cell/recurrent_kernel: Orthogonal(gain=1.0)
+        nn.init.orthogonal_(self.bigru.weight_hh_l0_reverse, gain=1.0)
+        # bigru backward_gru/gru_cell/bias: Zeros
+        nn.init.zeros_(self.bigru.bias_ih_l0_reverse)
+        # bigru backward_gru/gru_cell/bias: Zeros
+        nn.init.zeros_(self.bigru.bias_hh_l0_reverse)
+        # characters dense/kernel: GlorotUniform
+        variance_scaling_(self.characters.weight, 1.0, (96 + 37) / 2, uniform=True)
+        # characters dense/bias: Zeros
+        nn.init.zeros_(self.characters.bias)

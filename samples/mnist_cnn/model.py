@@ -11,8 +11,22 @@ forward() takes and returns tensors in the Keras model's own layout; inside,
 image tensors are channels-first.
 """
 
+import math
+
 import torch
 from torch import nn
+
+
+def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
+    """Keras's VarianceScaling initializer: values of variance ``scale / fan``."""
+    if uniform:
+        limit = math.sqrt(3.0 * scale / fan)
+        return nn.init.uniform_(tensor, -limit, limit)
+    if not truncated:
+        return nn.init.normal_(tensor, std=math.sqrt(scale / fan))
+    # A normal truncated at two standard deviations, widened to keep the variance.
+    std = math.sqrt(scale / fan) / 0.87962566103423978
+    return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
 
 
 class MnistCnn(nn.Module):
@@ -36,3 +50,17 @@ class MnistCnn(nn.Module):
         # classifier (Dense) -> (N, 10)
         x = torch.softmax(self.classifier(x), dim=-1)
         return x
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Initialise every parameter as the Keras layers would (distribution, scale, and
+        fans from the Keras shapes); loading the state_dict overrides it.
+        Call it to retrain the port from scratch."""
+        # conv kernel: GlorotUniform
+        variance_scaling_(self.conv.weight, 1.0, (9 + 288) / 2, uniform=True)
+        # conv bias: Zeros
+        nn.init.zeros_(self.conv.bias)
+        # classifier kernel: GlorotUniform
+        variance_scaling_(self.classifier.weight, 1.0, (5408 + 10) / 2, uniform=True)
+        # classifier bias: Zeros
+        nn.init.zeros_(self.classifier.bias)

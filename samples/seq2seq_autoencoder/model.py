@@ -11,8 +11,22 @@ forward() takes and returns tensors in the Keras model's own layout; inside,
 image tensors are channels-first.
 """
 
+import math
+
 import torch
 from torch import nn
+
+
+def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
+    """Keras's VarianceScaling initializer: values of variance ``scale / fan``."""
+    if uniform:
+        limit = math.sqrt(3.0 * scale / fan)
+        return nn.init.uniform_(tensor, -limit, limit)
+    if not truncated:
+        return nn.init.normal_(tensor, std=math.sqrt(scale / fan))
+    # A normal truncated at two standard deviations, widened to keep the variance.
+    std = math.sqrt(scale / fan) / 0.87962566103423978
+    return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
 
 
 class Seq2seqAutoencoder(nn.Module):
@@ -23,6 +37,10 @@ class Seq2seqAutoencoder(nn.Module):
         self.encoder = nn.LSTM(3, 32, batch_first=True)
         self.decoder = nn.LSTM(32, 32, batch_first=True)
         self.reconstruction = nn.Linear(32, 3)
+        # Keras has one bias, in bias_ih: this one stays zero
+        self.encoder.bias_hh_l0.requires_grad_(False)
+        # Keras has one bias, in bias_ih: this one stays zero
+        self.decoder.bias_hh_l0.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # encoder (LSTM) -> (N, 32)
@@ -34,3 +52,31 @@ class Seq2seqAutoencoder(nn.Module):
         # reconstruction (TimeDistributed) -> (N, 30, 3)
         x = self.reconstruction(x.flatten(0, 1)).unflatten(0, (-1, 30))
         return x
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Initialise every parameter as the Keras layers would (distribution, scale, and
+        fans from the Keras shapes); loading the state_dict overrides it.
+        Call it to retrain the port from scratch."""
+        # encoder lstm_cell/kernel: GlorotUniform
+        variance_scaling_(self.encoder.weight_ih_l0, 1.0, (3 + 128) / 2, uniform=True)
+        # encoder lstm_cell/recurrent_kernel: Orthogonal(gain=1.0)
+        nn.init.orthogonal_(self.encoder.weight_hh_l0, gain=1.0)
+        # encoder lstm_cell/bias: Zeros with unit_forget_bias (ones on the forget gate)
+        nn.init.zeros_(self.encoder.bias_ih_l0)
+        self.encoder.bias_ih_l0[32:64] = 1.0
+        # decoder lstm_cell/kernel: GlorotUniform
+        variance_scaling_(self.decoder.weight_ih_l0, 1.0, (32 + 128) / 2, uniform=True)
+        # decoder lstm_cell/recurrent_kernel: Orthogonal(gain=1.0)
+        nn.init.orthogonal_(self.decoder.weight_hh_l0, gain=1.0)
+        # decoder lstm_cell/bias: Zeros with unit_forget_bias (ones on the forget gate)
+        nn.init.zeros_(self.decoder.bias_ih_l0)
+        self.decoder.bias_ih_l0[32:64] = 1.0
+        # reconstruction dense_1/kernel: GlorotUniform
+        variance_scaling_(self.reconstruction.weight, 1.0, (32 + 3) / 2, uniform=True)
+        # reconstruction dense_1/bias: Zeros
+        nn.init.zeros_(self.reconstruction.bias)
+        # Keras has one bias, in bias_ih
+        nn.init.zeros_(self.encoder.bias_hh_l0)
+        # Keras has one bias, in bias_ih
+        nn.init.zeros_(self.decoder.bias_hh_l0)

@@ -11,6 +11,8 @@ forward() takes and returns tensors in the Keras model's own layout; inside,
 image tensors are channels-first.
 """
 
+import math
+
 import torch
 from torch import nn
 
@@ -70,6 +72,18 @@ def rnn_bidirectional_outputs(result):
     return torch.cat([forward, backward], dim=-1)
 
 
+def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
+    """Keras's VarianceScaling initializer: values of variance ``scale / fan``."""
+    if uniform:
+        limit = math.sqrt(3.0 * scale / fan)
+        return nn.init.uniform_(tensor, -limit, limit)
+    if not truncated:
+        return nn.init.normal_(tensor, std=math.sqrt(scale / fan))
+    # A normal truncated at two standard deviations, widened to keep the variance.
+    std = math.sqrt(scale / fan) / 0.87962566103423978
+    return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
+
+
 class TextClassifier(nn.Module):
     """Port of Keras Functional 'text_classifier'."""
 
@@ -79,6 +93,10 @@ class TextClassifier(nn.Module):
         self.bilstm = nn.LSTM(32, 24, batch_first=True, bidirectional=True)
         self.dropout = nn.Dropout(0.3)
         self.classifier = nn.Linear(48, 4)
+        # Keras has one bias, in bias_ih: this one stays zero
+        self.bilstm.bias_hh_l0.requires_grad_(False)
+        # Keras has one bias, in bias_ih: this one stays zero
+        self.bilstm.bias_hh_l0_reverse.requires_grad_(False)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         # embedding (Embedding) -> (N, ?, 32)
@@ -90,3 +108,35 @@ class TextClassifier(nn.Module):
         # classifier (Dense) -> (N, 4)
         x = torch.softmax(self.classifier(x), dim=-1)
         return x
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Initialise every parameter as the Keras layers would (distribution, scale, and
+        fans from the Keras shapes); loading the state_dict overrides it.
+        Call it to retrain the port from scratch."""
+        # embedding embeddings: RandomUniform(minval=-0.05, maxval=0.05)
+        nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
+        # bilstm forward_lstm/lstm_cell/kernel: GlorotUniform
+        variance_scaling_(self.bilstm.weight_ih_l0, 1.0, (32 + 96) / 2, uniform=True)
+        # bilstm forward_lstm/lstm_cell/recurrent_kernel: Orthogonal(gain=1.0)
+        nn.init.orthogonal_(self.bilstm.weight_hh_l0, gain=1.0)
+        # bilstm forward_lstm/lstm_cell/bias: Zeros with unit_forget_bias (ones on the forget gate)
+        nn.init.zeros_(self.bilstm.bias_ih_l0)
+        self.bilstm.bias_ih_l0[24:48] = 1.0
+        # bilstm backward_lstm/lstm_cell/kernel: GlorotUniform
+        variance_scaling_(
+            self.bilstm.weight_ih_l0_reverse, 1.0, (32 + 96) / 2, uniform=True
+        )
+        # bilstm backward_lstm/lstm_cell/recurrent_kernel: Orthogonal(gain=1.0)
+        nn.init.orthogonal_(self.bilstm.weight_hh_l0_reverse, gain=1.0)
+        # bilstm backward_lstm/lstm_cell/bias: Zeros with unit_forget_bias (ones on the forget gate)
+        nn.init.zeros_(self.bilstm.bias_ih_l0_reverse)
+        self.bilstm.bias_ih_l0_reverse[24:48] = 1.0
+        # classifier kernel: GlorotUniform
+        variance_scaling_(self.classifier.weight, 1.0, (48 + 4) / 2, uniform=True)
+        # classifier bias: Zeros
+        nn.init.zeros_(self.classifier.bias)
+        # Keras has one bias, in bias_ih
+        nn.init.zeros_(self.bilstm.bias_hh_l0)
+        # Keras has one bias, in bias_ih
+        nn.init.zeros_(self.bilstm.bias_hh_l0_reverse)

@@ -195,10 +195,16 @@ def test_training_mode_only_where_deterministic():
 def test_frozen_layer_parameter_split():
     model = bn_model()
     model.get_layer("dense").trainable = False
-    report = build_report(model, generate(model))
+    generated = generate(model)
+    report = build_report(model, generated)
     p = report.params
-    assert report.passed and p.total_ok and not p.split_ok  # inference parity is unaffected
-    assert sorted(p.frozen_as_trainable) == ["dense.bias", "dense.weight"]
+    # the port freezes what Keras froze: the trainable split matches
+    assert report.passed and p.total_ok and p.split_ok and not p.frozen_as_trainable
+    # a module edited to train the frozen layer again is flagged
+    edited = generated.source.replace("self.dense.requires_grad_(False)", "pass")
+    assert edited != generated.source
+    report = build_report(model, generated, module_source=edited)
+    assert sorted(report.params.frozen_as_trainable) == ["dense.bias", "dense.weight"]
     assert "requires_grad_(False)" in render_report(report)
 
 
@@ -290,3 +296,16 @@ def test_verify_bad_input_exit_2(ported, tmp_path):
         verify_folder(path, broken)
     with pytest.raises(InputError, match="no such folder"):
         verify_folder(path, tmp_path / "missing")
+
+
+def test_regularization_loss_is_compared_with_keras():
+    from keras import regularizers
+
+    inputs = keras.Input((5,))
+    x = layers.Dense(4, kernel_regularizer=regularizers.L2(0.1), name="reg")(inputs)
+    model = keras.Model(inputs, layers.Dense(2, bias_regularizer="l1")(x))
+    randomize(model)
+    report = build_report(model, generate(model))
+    keras_total, torch_total = report.regularization
+    assert keras_total > 0 and abs(keras_total - torch_total) <= 1e-5 * max(1.0, keras_total)
+    assert "| `regularization_loss()` vs Keras `sum(model.losses)` |" in render_report(report)
