@@ -368,8 +368,14 @@ def _safely(write, *args) -> list[str] | None:
     return lines
 
 
+# Keras 3 names for what earlier versions serialized under other class names.
+_CANONICAL_NAMES = {"OrthogonalInitializer": "Orthogonal"}
+
+
 def _describe(option) -> str:
     name = option_name(option)
+    # "GlorotUniformV2" (TF 2.x) is GlorotUniform.
+    name = _CANONICAL_NAMES.get(name, re.sub(r"(?<=[a-z])V2$", "", name))
     cfg = {k: v for k, v in option_config(option).items() if v is not None and k != "seed"}
     return f"{name}({', '.join(f'{k}={v!r}' for k, v in cfg.items())})" if cfg else name
 
