@@ -3,8 +3,9 @@
     python scripts/structure_figures.py [NAME ...]
 
 NAME is a keras.applications model (random weights, scaled by fan-in), a sample under
-samples/ (its .keras file), or ``unet`` (a U-Net built by helper functions, defined
-here). Prints a Markdown table: lines flat, lines structured, the block classes made (with
+samples/ (its .keras file), or one of the models defined here as users write them, with
+Keras's automatic names: ``unet`` (built by helper functions), ``vgg``,
+``prenorm_encoder``. Prints a Markdown table: lines flat, lines structured, the block classes made (with
 their instances), and max|Δ| / max|ref| of the structured port against Keras.
 """
 
@@ -37,6 +38,8 @@ DEFAULT = [
     "transformer_classifier",
     "small_resnet",
     "unet",
+    "vgg",
+    "prenorm_encoder",
 ]
 
 
@@ -63,9 +66,40 @@ def unet(keras):
     return keras.Model(inputs, layers.Conv2D(2, 1)(x), name="unet")
 
 
+def vgg(keras):
+    """A VGG-style net: stages of two and of three convolutions, automatic names."""
+    layers = keras.layers
+    inputs = keras.Input((64, 64, 3))
+    x = inputs
+    for width, convs in ((16, 2), (32, 2), (64, 3), (128, 3), (128, 3)):
+        for _ in range(convs):
+            x = layers.Conv2D(width, 3, padding="same", activation="relu")(x)
+        x = layers.MaxPooling2D()(x)
+    x = layers.Dense(64, activation="relu")(layers.Flatten()(x))
+    return keras.Model(inputs, layers.Dense(10)(x), name="vgg")
+
+
+def prenorm_encoder(keras):
+    """A pre-norm transformer encoder (four layers), written inline with automatic names."""
+    layers = keras.layers
+    inputs = keras.Input((16, 32))
+    x = inputs
+    for _ in range(4):
+        h = layers.LayerNormalization()(x)
+        x = layers.Add()([x, layers.MultiHeadAttention(num_heads=4, key_dim=8)(h, h)])
+        h = layers.LayerNormalization()(x)
+        h = layers.Dense(32)(layers.Dense(64, activation="gelu")(h))
+        x = layers.Add()([x, h])
+    x = layers.GlobalAveragePooling1D()(layers.LayerNormalization()(x))
+    return keras.Model(inputs, layers.Dense(3)(x), name="prenorm_encoder")
+
+
+BUILT_HERE = {"unet": unet, "vgg": vgg, "prenorm_encoder": prenorm_encoder}
+
+
 def sample(keras, name: str) -> dict:
-    if name == "unet":
-        model = unet(keras)
+    if name in BUILT_HERE:
+        model = BUILT_HERE[name](keras)
         randomize_scaled(model)
     else:
         model = keras.saving.load_model(ROOT / "samples" / f"{name}.keras", compile=False)
@@ -100,7 +134,7 @@ def main(names: list[str]) -> None:
     print("| model | lines, flat | lines, structured | block classes | max abs err / max abs ref |")
     print("|---|---:|---:|---|---:|")
     for name in names:
-        if name == "unet" or (ROOT / "samples" / f"{name}.keras").exists():
+        if name in BUILT_HERE or (ROOT / "samples" / f"{name}.keras").exists():
             result = sample(keras, name)
             flat_lines = len(result["flat"].splitlines())
         else:

@@ -222,7 +222,9 @@ def repeating_units(found: list[Segment], min_calls: int = MIN_BLOCK_CALLS) -> l
                 calls = sum(len(m.calls) for m in members)
                 if len(starts) < 2 or calls < min_calls:
                     continue
-                if all(block_on_its_own[first : first + length]):
+                if all(block_on_its_own[first : first + length]) and not _distinct_halves(
+                    members, [counts[k] == len(starts) * window.count(k) for k in window]
+                ):
                     continue  # blocks in a row are a stage, not a bigger block
                 # A block that repeats on its own joins a larger unit only if it never
                 # occurs outside that unit (the FFN half of each transformer block).
@@ -255,6 +257,96 @@ def repeating_units(found: list[Segment], min_calls: int = MIN_BLOCK_CALLS) -> l
                 merged.append(found[index])
                 index += 1
         found = merged
+
+
+def variable_runs(found: list[Segment], min_calls: int = MIN_BLOCK_CALLS) -> list[Segment]:
+    """Windows in which one short step repeats a varying number of times, joined: a
+    VGG-style stage is some convolutions then a pooling, two in one stage and three in the
+    next. With every run of one short kind of segment counted as one step, the windows that
+    recur (twice or more) become one segment each; :func:`match_variants` then makes the
+    longer ones the shorter ones with steps added. Runs of the same length everywhere are
+    left to :func:`repeating_units`."""
+    ids: dict[tuple, int] = {}
+    kinds = [ids.setdefault(segment_signature(s), len(ids)) for s in found]
+    counts: dict[int, int] = {}
+    for kind in kinds:
+        counts[kind] = counts.get(kind, 0) + 1
+    short = [not (counts[k] >= 2 and len(s.calls) >= min_calls) for k, s in zip(kinds, found)]
+    runs: list[tuple[int, int]] = []  # (start, end) of each step, a run of one short kind
+    for i, kind in enumerate(kinds):
+        if runs and short[i] and kinds[runs[-1][0]] == kind and short[runs[-1][0]]:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    steps = [kinds[start] for start, _ in runs]
+    best = None
+    for length in range(2, min(MAX_UNIT_SEGMENTS, len(runs) // 2) + 1):
+        windows: dict[tuple, list[int]] = {}
+        for start in range(len(runs) - length + 1):
+            if found[runs[start][0]].entry is None:
+                continue
+            taken = windows.setdefault(tuple(steps[start : start + length]), [])
+            if not taken or taken[-1] + length <= start:
+                taken.append(start)
+        for window, starts in windows.items():
+            if len(starts) < 2 or len(set(window)) < 2:
+                continue
+            if not all(short[runs[s + k][0]] for s in starts for k in range(length)):
+                continue  # a block that repeats on its own is a stage's member, not a step
+            spans = [(runs[s][0], runs[s + length - 1][1]) for s in starts]
+            sizes = {tuple(runs[s + k][1] - runs[s + k][0] for k in range(length)) for s in starts}
+            if len(sizes) < 2:
+                continue  # the same in every occurrence: a fixed window
+            calls = [sum(len(found[i].calls) for i in range(a, b)) for a, b in spans]
+            if min(calls) < min_calls:
+                continue
+            score = (sum(calls), -spans[0][0])
+            if best is None or score > best[0]:
+                best = (score, spans)
+    if best is None:
+        return found
+    merged: list[Segment] = []
+    by_start = {a: b for a, b in best[1]}
+    index = 0
+    while index < len(found):
+        if index in by_start:
+            group = found[index : by_start[index]]
+            calls = [c for m in group for c in m.calls]
+            merged.append(Segment(calls, group[0].entry, group[-1].exit, len(merged)))
+            index = by_start[index]
+        else:
+            found[index].order = len(merged)
+            merged.append(found[index])
+            index += 1
+    return merged
+
+
+def _distinct_halves(members: list[Segment], only_inside: list[bool]) -> bool:
+    """Whether blocks that each repeat on their own are the parts of one larger block: a
+    pre-norm transformer block is an attention residual then a feed-forward residual, each a
+    segment of its own. They join when every occurrence of each is inside the window and no
+    two of them are the same block (up to an optional projection or left-out steps): two
+    ResNet blocks in a row, one with a projection, stay two blocks of a stage."""
+    if not all(only_inside):
+        return False
+    return not any(
+        _same_block(a, b) for i, a in enumerate(members) for b in members[i + 1 :]
+    )
+
+
+def _same_block(a: Segment, b: Segment) -> bool:
+    if segment_signature(a) == segment_signature(b):
+        return True
+    if a.kind_key is not None and a.kind_key == b.kind_key:
+        return True
+    for x, y in ((a, b), (b, a)):
+        chain = optional_part(x)
+        if chain:
+            skip = {id(c) for c in chain}
+            core = [c for c in x.calls if id(c) not in skip]
+            if base_signature(x, core) == base_signature(y, y.calls):
+                return True
+    return False
 
 
 def name_prefix(calls: list[Call]) -> str:

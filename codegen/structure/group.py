@@ -125,9 +125,14 @@ def _variant_group(
     """A kind whose instances leave steps out: each step labelled from the first instance
     that has it, the same label for the same step in every instance."""
     by_key: dict[tuple, str] = {}
+    roles = False
     for segment in instances:
-        for key, label in zip(segment.keys, _labels(segment, model_name)):
+        base, roles = _base_labels(segment)
+        labels = base if roles else _deduplicated(base)
+        for key, label in zip(segment.keys, labels):
             by_key.setdefault(key, label)
+    if roles:  # numbered over every step, so a step has one number in every instance
+        by_key.update(zip(kind.union, _numbered_roles([by_key[k] for k in kind.union])))
     taken: set[str] = set()
     for step in kind.union:  # unique across the union, as each names one attribute
         label, n = by_key[step], 1
@@ -184,8 +189,17 @@ def _nested_layer(
 
 def _labels(segment: Segment, model_name: str) -> list[str]:
     """Short attribute names for the calls of ``segment``, by position."""
+    labels, roles = _base_labels(segment)
+    return _numbered_roles(labels) if roles else _deduplicated(labels)
+
+
+def _base_labels(segment: Segment) -> tuple[list[str], bool]:
+    """Each call's name with the block's shared prefix taken off, not yet unique; and
+    whether they are roles from automatic names (numbered ``conv1``, ``conv2``)."""
     names = [c.layer.name for c in segment.calls]
     prefix = name_prefix(segment.calls)
+    if prefix and all(n[len(prefix) :].isdigit() for n in names if n.startswith(prefix)):
+        prefix = ""  # "dense_3", "dense_4": one automatic name's counters, not a prefix
     labels = []
     for name in names:
         short = name[len(prefix) :] if name.startswith(prefix) else name
@@ -195,7 +209,55 @@ def _labels(segment: Segment, model_name: str) -> list[str]:
         if numbered:  # "1_conv" -> "conv1": the layer's role, then its place in the block
             short = numbered.group(2) + numbered.group(1)
         labels.append(short)
-    return _deduplicated(labels)
+    if not prefix:
+        return [_ROLES.get(label, label) for label in labels], True
+    return labels, False
+
+
+# Automatic Keras names (the class's name in snake case) -> the role a person would name
+# the attribute by; numbered 1, 2, ... where a block has several (``conv1``, ``bn1``).
+_ROLES = {
+    "conv1d": "conv",
+    "conv2d": "conv",
+    "conv3d": "conv",
+    "conv1d_transpose": "conv_transpose",
+    "conv2d_transpose": "conv_transpose",
+    "conv3d_transpose": "conv_transpose",
+    "depthwise_conv1d": "depthwise",
+    "depthwise_conv2d": "depthwise",
+    "separable_conv1d": "separable",
+    "separable_conv2d": "separable",
+    "batch_normalization": "bn",
+    "layer_normalization": "norm",
+    "group_normalization": "norm",
+    "rms_normalization": "norm",
+    "multi_head_attention": "attention",
+    "grouped_query_attention": "attention",
+    "dense": "linear",
+    "einsum_dense": "linear",
+    "max_pooling1d": "pool",
+    "max_pooling2d": "pool",
+    "max_pooling3d": "pool",
+    "average_pooling1d": "pool",
+    "average_pooling2d": "pool",
+    "average_pooling3d": "pool",
+    "zero_padding1d": "pad",
+    "zero_padding2d": "pad",
+    "zero_padding3d": "pad",
+}
+
+
+def _numbered_roles(labels: list[str]) -> list[str]:
+    """Roles that occur more than once numbered from 1, in order (``conv1``, ``conv2``)."""
+    total: dict[str, int] = {}
+    for label in labels:
+        total[label] = total.get(label, 0) + 1
+    seen: dict[str, int] = {}
+    result = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        result.append(f"{label}{seen[label]}" if total[label] > 1 else label)
+    return _deduplicated(result)
 
 
 def _class_name(segment: Segment, model_name: str) -> str:

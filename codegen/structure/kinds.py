@@ -16,6 +16,7 @@ from .blocks import (
     repeating_units,
     segment_signature,
     segments,
+    variable_runs,
 )
 from .variants import match_variants
 
@@ -29,7 +30,10 @@ def find_blocks(
     block: each instance would get its own copy of the weights Keras shares. Such layers'
     names are added to ``left_flat``."""
     kinds: dict[tuple, BlockKind] = {}
-    found = repeating_units(match_variants(segments(graph)), min_calls)
+    found = match_variants(segments(graph))
+    # Units whose steps repeat a varying number of times: the longer are variants too.
+    found = match_variants(variable_runs(found, min_calls))
+    found = repeating_units(found, min_calls)
     for segment in found:
         if len(segment.calls) < min_calls or segment.entry is None:
             continue

@@ -21,7 +21,7 @@ _HELPER_POSITIONAL = {"BatchNorm": ("num_features",)}
 # torch's terse argument names, as constructor arguments of a block
 _READABLE = {"p": "drop_rate", "negative_slope": "slope"}
 _INPUT_ARGS = ("in_channels", "in_features", "num_features")
-_CHANNEL_ARGS = (
+CHANNEL_ARGS = (
     "in_channels",
     "out_channels",
     "in_features",
@@ -135,7 +135,7 @@ def parameter_names(
     widths = 0
     for members, role in zip(groups, roles):
         arguments = {m.argument for m in members}
-        channel_like = bool(arguments & set(_CHANNEL_ARGS))
+        channel_like = bool(arguments & set(CHANNEL_ARGS))
         if role:
             proposals.append(role)
         elif channel_like and any(roles):  # widths inside a block: "channels", then by layer

@@ -125,7 +125,10 @@ def make_stages(cls: ClassModel, block_classes: dict[str, ClassModel]) -> dict[s
 
 def _stage_groups(run: list[int], cls: ClassModel, declared: dict[str, str]) -> list[tuple]:
     """The run's stages of two blocks or more, each a group of its own."""
-    return [("stage", [s], None) for s in _split(run, cls, declared) if len(s) >= 2]
+    split = _split(run, cls, declared)
+    if len(run) >= 2 and all(len(s) == 1 for s in split):
+        split = [run]  # every block changes the shape (VGG's stages): the chain is one stage
+    return [("stage", [s], None) for s in split if len(s) >= 2]
 
 
 def _same_class(run: list[int], cls: ClassModel, declared: dict[str, str]) -> list[list[int]]:

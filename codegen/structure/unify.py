@@ -27,6 +27,7 @@ from codegen.conversion.model import ClassModel, Session, Statement, unique_clas
 
 from .group import GroupedKind
 from .parameters import (
+    CHANNEL_ARGS,
     Slot,
     argument_names,
     block_widths,
@@ -429,6 +430,7 @@ def _merge(
     attrs = [a for a, _ in first.declarations] + ["forward"] * len(first.statements)
     slots: list[Slot] = []
     values: list[tuple[str | None, ...]] = []
+    soft: set[int] = set()  # slots kept as written unless a varying group agrees
     for d, attr in enumerate(attrs):
         streams = [t[d] for t in tokens]
         if any(len(s) != len(streams[0]) for s in streams):
@@ -436,21 +438,27 @@ def _merge(
         known = [i for i in range(len(classes)) if d not in wildcards[i]]
         arguments = argument_names(streams[0])
         for k, token in enumerate(streams[0]):
-            if len({s[k].string for s in streams}) == 1:
+            if len({s[k].string for s in streams}) == 1 and len(known) == len(streams):
                 continue
             if any(s[k].string != streams[0][k].string for s in streams) and any(
                 streams[i][k].type != tokenize.NUMBER for i in range(len(streams))
             ):
                 return None
+            argument = arguments.get(k, "value")
             if len({streams[i][k].string for i in known}) == 1:
-                continue  # the same in every instance that has the step
-            slots.append(Slot(d, k, attr, arguments.get(k, "value")))
+                # The same in every instance that has the step: a width still follows the
+                # block's arguments where they agree (conv3 of the stages that have one).
+                if argument in CHANNEL_ARGS:
+                    soft.add(len(slots))
+                else:
+                    continue
+            slots.append(Slot(d, k, attr, argument))
             values.append(
                 tuple(streams[i][k].string if i in known else None for i in range(len(streams)))
             )
     inputs, outputs = block_widths(classes, "inputs"), block_widths(classes, "outputs")
     widths = [w for w in (inputs, outputs) if w is not None]
-    groups = _group_values(values, widths)
+    groups = _group_values(values, widths, soft)
     groups = widths_first(groups, inputs, outputs)
     names = parameter_names(
         [[slots[i] for i in members] for members in groups.values()],
@@ -505,11 +513,14 @@ def _merge(
 
 
 def _group_values(
-    values: list[tuple[str | None, ...]], widths: list[tuple[str, ...]]
+    values: list[tuple[str | None, ...]],
+    widths: list[tuple[str, ...]],
+    soft: set[int] = frozenset(),
 ) -> dict[tuple[str, ...], list[int]]:
     """Slots whose numbers vary together, keyed by the numbers (one per instance). A slot
     an instance lacks (None) joins the first group it agrees with where it has numbers, or
-    the block's input or output width when that agrees."""
+    the block's input or output width when that agrees; a ``soft`` slot (one number in all
+    the instances that have it) joins only a group that varies, else stays as written."""
     groups: dict[tuple[str, ...], list[int]] = {}
     for index, vector in enumerate(values):
         if None not in vector:
@@ -517,10 +528,15 @@ def _group_values(
     for index, vector in enumerate(values):
         if None not in vector:
             continue
+        candidates = [*groups, *widths]
+        if index in soft:
+            candidates = [g for g in candidates if len(set(g)) > 1]
         agreeing = next(
-            (g for g in [*groups, *widths] if all(v is None or v == w for v, w in zip(vector, g))),
+            (g for g in candidates if all(v is None or v == w for v, w in zip(vector, g))),
             None,
         )
+        if agreeing is None and index in soft:
+            continue
         if agreeing is None:
             some = next(v for v in vector if v is not None)
             agreeing = tuple(some if v is None else v for v in vector)

@@ -33,6 +33,8 @@ def match_variants(found: list[Segment]) -> list[Segment]:
     instance of a template and its pieces gets ``kind_key`` and per-call ``keys``."""
     counts: dict[tuple, list[Segment]] = {}
     for segment in found:
+        if segment.kind_key is not None:
+            continue  # a kind found in an earlier pass
         if segment.entry is not None and len(segment.calls) >= MIN_BLOCK_CALLS:
             counts.setdefault(segment_signature(segment), []).append(segment)
     templates = [group for group in counts.values() if len(group) >= 2]

@@ -70,23 +70,25 @@ class SmallResnet(nn.Module):
             3, 16, kernel_size=3, stride=2, padding=1, bias=False
         )
         self.stem_bn = nn.BatchNorm2d(16, eps=1.001e-05, momentum=0.01)
-        self.block1 = Block(16, 16, 1)
-        self.block2 = Block(
-            16,
-            32,
-            2,
-            downsample=nn.Sequential(
-                nn.Conv2d(16, 32, kernel_size=1, stride=2, bias=False),
-                nn.BatchNorm2d(32, eps=1.001e-05, momentum=0.01),
+        self.blocks = nn.Sequential(
+            Block(16, 16, 1),
+            Block(
+                16,
+                32,
+                2,
+                downsample=nn.Sequential(
+                    nn.Conv2d(16, 32, kernel_size=1, stride=2, bias=False),
+                    nn.BatchNorm2d(32, eps=1.001e-05, momentum=0.01),
+                ),
             ),
-        )
-        self.block3 = Block(
-            32,
-            64,
-            2,
-            downsample=nn.Sequential(
-                nn.Conv2d(32, 64, kernel_size=1, stride=2, bias=False),
-                nn.BatchNorm2d(64, eps=1.001e-05, momentum=0.01),
+            Block(
+                32,
+                64,
+                2,
+                downsample=nn.Sequential(
+                    nn.Conv2d(32, 64, kernel_size=1, stride=2, bias=False),
+                    nn.BatchNorm2d(64, eps=1.001e-05, momentum=0.01),
+                ),
             ),
         )
         self.dropout = nn.Dropout(0.2)
@@ -103,12 +105,8 @@ class SmallResnet(nn.Module):
         x = self.stem_bn(x)
         # stem_relu (ReLU) -> (N, 16, 17, 17)
         x = torch.relu(x)
-        # block1 (Block) -> (N, 16, 17, 17)
-        x = self.block1(x)
-        # block2 (Block) -> (N, 32, 9, 9)
-        x = self.block2(x)
-        # block3 (Block) -> (N, 64, 5, 5)
-        x = self.block3(x)
+        # block1 ... block3: 3 blocks
+        x = self.blocks(x)
         # avg_pool (GlobalAveragePooling2D) -> (N, 64)
         x = x.mean(dim=(2, 3))
         # dropout (Dropout) -> (N, 64)

@@ -591,3 +591,67 @@ def test_encoder_blocks_take_the_padding_mask_as_a_second_argument():
     blocks = re.findall(r'^class (\w+)\(nn.Module\):\n    """A block', source, re.M)
     assert len(blocks) == 1 and instances(net, blocks[0]) == 3
     assert "attention_mask=mask" in source.split("class " + blocks[0], 1)[1]
+
+
+def test_pre_norm_encoder_pairs_attention_and_ffn_into_one_block():
+    """norm -> attention -> add, norm -> ffn -> add, four times: the two residual halves are
+    one block (one class, four instances in one nn.Sequential), attributes named by role."""
+    inputs = keras.Input((6, 8))
+    x = inputs
+    for _ in range(4):
+        h = layers.LayerNormalization()(x)
+        x = layers.Add()([x, layers.MultiHeadAttention(num_heads=2, key_dim=4)(h, h)])
+        h = layers.LayerNormalization()(x)
+        h = layers.Dense(8)(layers.Dense(16, activation="gelu")(h))
+        x = layers.Add()([x, h])
+    model = keras.Model(inputs, layers.Dense(3)(layers.GlobalAveragePooling1D()(x)))
+    randomize_scaled(model)
+    generated, net, ref, got = run_both(model)
+    assert_matches(ref, got)
+    classes = re.findall(r"^class (\w+)\(nn.Module\):\n    \"\"\"A block", generated.source, re.M)
+    assert len(classes) == 1
+    assert instances(net, classes[0]) == 4
+    block = next(m for m in net.modules() if type(m).__name__ == classes[0])
+    assert [name for name, _ in block.named_children()] == [
+        "norm1",
+        "attention",
+        "norm2",
+        "linear1",
+        "linear2",
+    ]
+    assert "nn.Sequential(*[" in generated.source
+
+
+@pytest.mark.parametrize("widths", [(8, 16, 32, 32), (8, 16, 32, 64)])
+def test_vgg_stages_of_different_depths_are_one_class(widths):
+    """Stages of two and of three convolutions before a pool: one class whose third conv is
+    an optional step, its widths following the block's arguments, not the first instance's."""
+    inputs = keras.Input((32, 32, 3))
+    x = inputs
+    for width, convs in zip(widths, (2, 2, 3, 3)):
+        for _ in range(convs):
+            x = layers.Conv2D(width, 3, padding="same", activation="relu")(x)
+        x = layers.MaxPooling2D()(x)
+    model = keras.Model(inputs, layers.Dense(4)(layers.Flatten()(x)))
+    randomize_scaled(model)
+    generated, net, ref, got = run_both(model)
+    assert_matches(ref, got)
+    classes = re.findall(r"^class (\w+)\(nn.Module\):\n    \"\"\"A block", generated.source, re.M)
+    assert len(classes) == 1
+    assert instances(net, classes[0]) == 4
+    block_source = generated.source.split(f"class {classes[0]}(")[1].split("\nclass ")[0]
+    assert "self.conv3 = (" in block_source or "self.conv3 = nn.Conv2d(out_channels" in block_source
+    assert "nn.Conv2d(out_channels, out_channels" in block_source
+    assert not re.search(r"nn\.Conv2d\(\d", block_source)  # no width fixed by one instance
+
+
+def test_automatic_keras_names_become_role_names_inside_blocks():
+    """conv2d_17, batch_normalization_9 inside a block: conv1, bn1, conv2, bn2."""
+    model = basic_resnet(blocks=(2, 2), widths=(8, 16))
+    randomize_scaled(model)
+    generated, net, ref, got = run_both(model)
+    assert_matches(ref, got)
+    block_source = generated.source.split("class Block(")[1].split("\nclass ")[0]
+    for role in ("conv1", "bn1", "conv2", "bn2"):
+        assert f"self.{role} = " in block_source
+    assert not re.search(r"self\.(conv2d|batch_normalization)_\d+ =", block_source)
