@@ -12,6 +12,7 @@ dimensions that hold the Keras axes.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,9 @@ class TrainingFacts:
     initializer: Any = None
     unit_forget_bias: bool = False  # an LSTM bias: ones on the forget gate
     keras_shape: tuple[int, ...] = ()
+    # Keras axes counted as (fan_in, fan_out) where the layer tells them (EinsumDense and the
+    # attention layers built from it), instead of compute_fans()'s convolution guess.
+    fan_axes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
     whole: bool = True  # the entry holds the whole Keras variable (not a row or a part)
     # For each set of Keras axes a norm constraint reduces over: the torch dims that group
     # the same elements (None where no dims do, e.g. a kernel split in parts).
@@ -62,6 +66,40 @@ def layer_config_for(config: dict, variable: str) -> tuple[dict, str]:
         wrapped = "backward_layer" if parts[0].startswith("backward") else "layer"
         inner = (config.get(wrapped) or config["layer"]).get("config", {})
     return inner, parts[-1]
+
+
+_ATTENTION_INPUT_PROJECTIONS = {"query", "key", "value", "gate"}
+
+
+def einsum_fan_axes(
+    config: dict, variable: str, ndim: int
+) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """Keras 3's EinsumDense gives its VarianceScaling initializer the kernel axes the
+    equation reads from the input and writes to the output: an EinsumDense's own equation,
+    and for (GroupQuery)MultiHeadAttention's projections (``bqm,muh->bquh``: the model width
+    in; ``bquh,uhm->bqm``: the width out)."""
+    if isinstance(config.get("equation"), str):
+        return _axes_from_equation(config["equation"], ndim)
+    if not ({"num_heads", "num_query_heads"} & set(config)):
+        return None
+    projection = variable.split("/")[-2] if "/" in variable else ""
+    if projection in _ATTENTION_INPUT_PROJECTIONS:
+        return (0,), tuple(range(1, ndim))
+    if projection in ("attention_output", "output"):
+        return tuple(range(ndim - 1)), (ndim - 1,)
+    return None
+
+
+def _axes_from_equation(equation: str, ndim: int) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """A kernel axis whose letter the output has is an output axis, else an input axis (as
+    Keras's ``_analyze_einsum_string`` decides)."""
+    match = re.fullmatch(r"\s*([a-zA-Z.]+)\s*,\s*([a-zA-Z]+)\s*->\s*([a-zA-Z.]+)\s*", equation)
+    if not match or len(match.group(2)) != ndim:
+        return None
+    _, kernel, output = match.groups()
+    outputs = tuple(i for i, c in enumerate(kernel) if c in output)
+    inputs = tuple(i for i, c in enumerate(kernel) if c not in output)
+    return inputs, outputs
 
 
 def facts_for(
@@ -85,6 +123,8 @@ def facts_for(
     facts.constraint = inner.get(f"{prefix}_constraint")
     facts.initializer = inner.get(f"{prefix}_initializer")
     facts.unit_forget_bias = name == "bias" and bool(inner.get("unit_forget_bias", False))
+    if name == "kernel" and keras_array.ndim >= 2:
+        facts.fan_axes = einsum_fan_axes(inner, variable, keras_array.ndim)
     axes = norm_axes(facts.constraint, keras_array.ndim)
     if axes is not None:
         facts.norm_dims[axes] = (

@@ -11,6 +11,7 @@ from codegen import progress
 from codegen.conversion.model import ClassModel, Session
 from codegen.ir.naming import comment_text
 
+from .initializers import module_tree
 from .safety import check_session
 from .templates import environment
 from .training import training_source
@@ -29,9 +30,6 @@ def render_source(
     helpers = [_helper_text(env, session, name) for name in session.helpers]
     classes = [_class_view(cls) for cls in session.classes]
     top = session.classes[-1]
-    training = training_source(top.weights, top.graph)  # frozen layers, regularizers, constraints, inits
-    classes[-1].update(init_lines=training.init_lines, methods=training.methods)
-    helpers.extend(training.helpers)
     if session.options.channels_first:
         layout_note = ["forward() takes and returns image tensors channels-first (N, C, H, W)."]
     else:
@@ -51,6 +49,12 @@ def render_source(
         "classes": classes,
     }
     template = env.get_template("model.py.j2")
+    # The module tree, for reset_parameters() written as a loop over module kinds.
+    tree = module_tree(template.render(imports=[], **body_ctx), top.name)
+    # frozen layers, regularizers, constraints, initializers
+    training = training_source(top.weights, top.graph, tree)
+    classes[-1].update(init_lines=training.init_lines, methods=training.methods)
+    helpers.extend(training.helpers)
     # Render once without imports to see which names the body uses.
     probe = template.render(imports=[], **body_ctx)
     imports = []

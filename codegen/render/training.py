@@ -10,13 +10,15 @@ can be edited. Options this cannot port exactly become a ``TODO`` comment in the
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 
 from codegen.conversion.model import WeightEntry
 from codegen.conversion.training import TrainingFacts, norm_axes, option_config, option_name
 from codegen.ir.graph import Graph
 from codegen.ir.naming import comment_text
+
+from .initializers import ModuleTree, reset_parameters
+from .training_text import attribute, describe, label, method, safely
 
 _EPSILON = 1e-7  # keras.backend.epsilon(), used by the norm constraints
 
@@ -28,19 +30,11 @@ class TrainingSource:
     helpers: list[str] = field(default_factory=list)  # module-level functions they call
 
 
-def attribute(key: str) -> str:
-    """``self.stages[0].conv1.weight`` for the state_dict key ``stages.0.conv1.weight``."""
-    text = "self"
-    for part in key.split("."):
-        text += f"[{part}]" if part.isdigit() else f".{part}"
-    return text
-
-
-def _label(entry: WeightEntry) -> str:
-    return comment_text(f"{entry.keras_layer} {entry.keras_variable}")
-
-
-def training_source(weights: list[WeightEntry], graph: Graph | None = None) -> TrainingSource:
+def training_source(
+    weights: list[WeightEntry], graph: Graph | None = None, modules: ModuleTree | None = None
+) -> TrainingSource:
+    """``modules``: the port's module tree, for ``reset_parameters()`` written as one loop
+    over module kinds (without it, one line per parameter)."""
     out = TrainingSource()
     out.init_lines = _frozen_lines(weights)
     regularizers = _regularization_loss(weights, _activity_regularized(graph))
@@ -49,10 +43,7 @@ def training_source(weights: list[WeightEntry], graph: Graph | None = None) -> T
     constraints = _apply_constraints(weights)
     if constraints:
         out.methods.append(constraints)
-    # One line per parameter reads well for a flat model, not for stages of blocks
-    # (hundreds of lines): those are left out for now (see the README).
-    staged = any(part.isdigit() for w in weights for part in w.key.split("."))
-    reset, helpers = ("", []) if staged else _reset_parameters(weights)
+    reset, helpers = reset_parameters(weights, modules)
     if reset:
         out.methods.append(reset)
         out.helpers.extend(helpers)
@@ -131,13 +122,13 @@ def _regularization_loss(weights: list[WeightEntry], activity: list[tuple[str, o
     body: list[str] = ["loss = torch.zeros(())"]
     for name, reg in activity:
         body.append(
-            f"# TODO: {comment_text(name)} activity_regularizer {comment_text(_describe(reg))}"
+            f"# TODO: {comment_text(name)} activity_regularizer {comment_text(describe(reg))}"
             " is not ported (Keras adds it on the layer's output / batch size in training)"
         )
     for entries in groups.values():
         reg = entries[0].training.regularizer
-        comment = f"# {_label(entries[0])}: {comment_text(_describe(reg))}"
-        terms = _safely(_penalty, reg, [attribute(e.key) for e in entries])
+        comment = f"# {label(entries[0])}: {comment_text(describe(reg))}"
+        terms = safely(_penalty, reg, [attribute(e.key) for e in entries])
         if terms is None:
             body.append(f"{comment} (TODO: not ported)")
             continue
@@ -148,7 +139,7 @@ def _regularization_loss(weights: list[WeightEntry], activity: list[tuple[str, o
         '"""The weight penalties Keras adds to the loss in training (its ``model.losses``);\n'
         '        add them to your loss before ``backward()``."""'
     )
-    return _method("def regularization_loss(self) -> torch.Tensor:", doc, body)
+    return method("def regularization_loss(self) -> torch.Tensor:", doc, body)
 
 
 _REGULARIZER_DEFAULTS = {"l1": (0.01, 0.0), "l2": (0.0, 0.01), "l1_l2": (0.01, 0.01)}
@@ -192,8 +183,8 @@ def _apply_constraints(weights: list[WeightEntry]) -> str:
         facts = w.training
         if facts is None or facts.constraint is None or not w.trainable or facts.frozen:
             continue
-        comment = f"# {_label(w)}: {comment_text(_describe(facts.constraint))}"
-        lines = _safely(_constraint_lines, facts, attribute(w.key))
+        comment = f"# {label(w)}: {comment_text(describe(facts.constraint))}"
+        lines = safely(_constraint_lines, facts, attribute(w.key))
         if lines is None:
             body.append(f"{comment} (TODO: not ported)")
             continue
@@ -202,7 +193,7 @@ def _apply_constraints(weights: list[WeightEntry]) -> str:
     if not body:
         return ""
     doc = '"""Keras\'s weight constraints: call after each ``optimizer.step()``, as Keras does."""'
-    return _method("def apply_constraints(self) -> None:", doc, body, no_grad=True)
+    return method("def apply_constraints(self) -> None:", doc, body, no_grad=True)
 
 
 def _constraint_lines(facts: TrainingFacts, param: str) -> list[str] | None:
@@ -227,161 +218,3 @@ def _constraint_lines(facts: TrainingFacts, param: str) -> list[str] | None:
     else:
         return None
     return [f"norms = {norms}", f"{param}.mul_({desired} / ({_EPSILON!r} + norms))"]
-
-
-# -- initializers ----------------------------------------------------------------------
-
-# VarianceScaling presets: (scale, mode, distribution).
-_PRESETS = {
-    "glorotuniform": (1.0, "fan_avg", "uniform"),
-    "glorotnormal": (1.0, "fan_avg", "truncated_normal"),
-    "heuniform": (2.0, "fan_in", "uniform"),
-    "henormal": (2.0, "fan_in", "truncated_normal"),
-    "lecununiform": (1.0, "fan_in", "uniform"),
-    "lecunnormal": (1.0, "fan_in", "truncated_normal"),
-}
-
-_VARIANCE_SCALING = '''def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
-    """Keras's VarianceScaling initializer: values of variance ``scale / fan``."""
-    if uniform:
-        limit = math.sqrt(3.0 * scale / fan)
-        return nn.init.uniform_(tensor, -limit, limit)
-    if not truncated:
-        return nn.init.normal_(tensor, std=math.sqrt(scale / fan))
-    # A normal truncated at two standard deviations, widened to keep the variance.
-    std = math.sqrt(scale / fan) / 0.87962566103423978
-    return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)'''
-
-
-def _reset_parameters(weights: list[WeightEntry]) -> tuple[str, list[str]]:
-    body: list[str] = []
-    uses_scaling = False
-    for w in weights:
-        facts = w.training
-        if facts is None or facts.initializer is None:
-            continue
-        param = attribute(w.key)
-        comment = f"# {_label(w)}: {comment_text(_describe(facts.initializer))}"
-        lines = _safely(_init_lines, facts, param)
-        if lines is None:
-            body.append(f"{comment} (TODO: not ported)")
-            continue
-        if facts.unit_forget_bias and facts.whole and len(facts.keras_shape) == 1:
-            units = facts.keras_shape[0] // 4
-            comment += " with unit_forget_bias (ones on the forget gate)"
-            lines.append(f"{param}[{units}:{2 * units}] = 1.0")
-        uses_scaling = uses_scaling or any("variance_scaling_" in line for line in lines)
-        body.append(comment)
-        body.extend(lines)
-    for w in weights:
-        if _is_zero_companion(w):
-            body.append("# Keras has one bias, in bias_ih")
-            body.append(f"nn.init.zeros_({attribute(w.key)})")
-    if not body:
-        return "", []
-    doc = (
-        '"""Initialise every parameter as the Keras layers would (distribution, scale, and\n'
-        "        fans from the Keras shapes); loading the state_dict overrides it.\n"
-        '        Call it to retrain the port from scratch."""'
-    )
-    method = _method("def reset_parameters(self) -> None:", doc, body, no_grad=True)
-    return method, [_VARIANCE_SCALING] if uses_scaling else []
-
-
-def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
-    """Keras's ``compute_fans``: conv kernels count the receptive field."""
-    if not shape:
-        return 1, 1
-    if len(shape) == 1:
-        return shape[0], shape[0]
-    if len(shape) == 2:
-        return shape[0], shape[1]
-    receptive = math.prod(shape[:-2])
-    return shape[-2] * receptive, shape[-1] * receptive
-
-
-def _init_lines(facts: TrainingFacts, param: str) -> list[str] | None:
-    init = facts.initializer
-    name = option_name(init)
-    # Keras 2 spells some classes "OrthogonalInitializer", "GlorotUniformV2".
-    key = re.sub(r"(initializer|v2)$", "", re.sub(r"[^a-z0-9]", "", name.lower()))
-    cfg = option_config(init)
-    if key in ("zeros", "zero"):
-        return [f"nn.init.zeros_({param})"]
-    if key in ("ones", "one"):
-        return [f"nn.init.ones_({param})"]
-    if key == "constant":
-        return [f"nn.init.constant_({param}, {float(cfg.get('value', 0.0))!r})"]
-    if key in ("randomnormal", "normal"):
-        mean, std = float(cfg.get("mean", 0.0)), float(cfg.get("stddev", 0.05))
-        return [f"nn.init.normal_({param}, mean={mean!r}, std={std!r})"]
-    if key in ("randomuniform", "uniform"):
-        low, high = float(cfg.get("minval", -0.05)), float(cfg.get("maxval", 0.05))
-        return [f"nn.init.uniform_({param}, {low!r}, {high!r})"]
-    if key == "truncatednormal":
-        mean, std = float(cfg.get("mean", 0.0)), float(cfg.get("stddev", 0.05))
-        low, high = mean - 2 * std, mean + 2 * std
-        return [
-            f"nn.init.trunc_normal_({param}, mean={mean!r}, std={std!r}, a={low!r}, b={high!r})"
-        ]
-    if key == "orthogonal":
-        if not facts.whole or len(facts.keras_shape) < 2:
-            return None
-        # Keras makes the (prod(shape[:-1]), shape[-1]) matrix orthogonal; the torch entry is
-        # that matrix transposed (rows permuted): the same distribution.
-        return [f"nn.init.orthogonal_({param}, gain={float(cfg.get('gain', 1.0))!r})"]
-    if key in _PRESETS or key == "variancescaling":
-        scale, mode, distribution = _PRESETS.get(key) or (
-            float(cfg.get("scale", 1.0)),
-            str(cfg.get("mode", "fan_in")),
-            str(cfg.get("distribution", "truncated_normal")),
-        )
-        if distribution == "normal":  # Keras 2's name for the truncated normal
-            distribution = "truncated_normal"
-        if mode not in ("fan_in", "fan_out", "fan_avg") or distribution not in (
-            "uniform",
-            "truncated_normal",
-            "untruncated_normal",
-        ):
-            return None
-        fan_in, fan_out = _fans(facts.keras_shape)
-        fan = {"fan_in": f"{fan_in}", "fan_out": f"{fan_out}"}.get(
-            mode, f"({fan_in} + {fan_out}) / 2"
-        )
-        how = {"uniform": ", uniform=True", "untruncated_normal": ", truncated=False"}
-        return [f"variance_scaling_({param}, {scale!r}, {fan}{how.get(distribution, '')})"]
-    return None
-
-
-# -- shared ----------------------------------------------------------------------------
-
-
-def _safely(write, *args) -> list[str] | None:
-    """The lines ``write`` makes, or None where the config holds what no code should carry
-    (a value that is not a number, nan, inf): the option is then reported as not ported."""
-    try:
-        lines = write(*args)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    if lines is not None and any(re.search(r"\b(nan|inf)\b", line) for line in lines):
-        return None
-    return lines
-
-
-# Keras 3 names for what earlier versions serialized under other class names.
-_CANONICAL_NAMES = {"OrthogonalInitializer": "Orthogonal"}
-
-
-def _describe(option) -> str:
-    name = option_name(option)
-    # "GlorotUniformV2" (TF 2.x) is GlorotUniform.
-    name = _CANONICAL_NAMES.get(name, re.sub(r"(?<=[a-z])V2$", "", name))
-    cfg = {k: v for k, v in option_config(option).items() if v is not None and k != "seed"}
-    return f"{name}({', '.join(f'{k}={v!r}' for k, v in cfg.items())})" if cfg else name
-
-
-def _method(signature: str, doc: str, body: list[str], no_grad: bool = False) -> str:
-    lines = ["    @torch.no_grad()"] if no_grad else []
-    lines += [f"    {signature}", f"        {doc}"]
-    lines += [f"        {line}" for line in body]
-    return "\n".join(lines)

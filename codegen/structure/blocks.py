@@ -329,9 +329,7 @@ def _distinct_halves(members: list[Segment], only_inside: list[bool]) -> bool:
     ResNet blocks in a row, one with a projection, stay two blocks of a stage."""
     if not all(only_inside):
         return False
-    return not any(
-        _same_block(a, b) for i, a in enumerate(members) for b in members[i + 1 :]
-    )
+    return not any(_same_block(a, b) for i, a in enumerate(members) for b in members[i + 1 :])
 
 
 def _same_block(a: Segment, b: Segment) -> bool:

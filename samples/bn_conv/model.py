@@ -29,6 +29,15 @@ def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
     return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
 
 
+def fans(tensor):
+    """Keras's (fan_in, fan_out) of a kernel, counted from its torch layout (out, in, *kernel):
+    the receptive field times the input and the output width."""
+    if tensor.dim() < 2:
+        return tensor.numel(), tensor.numel()
+    receptive = tensor[0][0].numel()
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
+
+
 class BnConv(nn.Module):
     """Port of Keras Sequential 'bn_conv'.
 
@@ -53,17 +62,22 @@ class BnConv(nn.Module):
     @torch.no_grad()
     def reset_parameters(self) -> None:
         """Initialise every parameter as the Keras layers would (distribution, scale, and
-        fans from the Keras shapes); loading the state_dict overrides it.
+        fans as Keras counts them); loading the state_dict overrides it.
         Call it to retrain the port from scratch."""
-        # input_norm gamma: Ones
-        nn.init.ones_(self.input_norm.weight)
-        # input_norm beta: Zeros
-        nn.init.zeros_(self.input_norm.bias)
-        # input_norm moving_mean: Zeros
-        nn.init.zeros_(self.input_norm.running_mean)
-        # input_norm moving_variance: Ones
-        nn.init.ones_(self.input_norm.running_var)
-        # conv kernel: GlorotUniform
-        variance_scaling_(self.conv.weight, 1.0, (9 + 288) / 2, uniform=True)
-        # conv bias: Zeros
-        nn.init.zeros_(self.conv.bias)
+        for module in self.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                # gamma: Ones
+                nn.init.ones_(module.weight)
+                # beta: Zeros
+                nn.init.zeros_(module.bias)
+                # moving_mean: Zeros
+                nn.init.zeros_(module.running_mean)
+                # moving_variance: Ones
+                nn.init.ones_(module.running_var)
+            elif isinstance(module, nn.Conv2d):
+                # kernel: GlorotUniform
+                variance_scaling_(
+                    module.weight, 1.0, sum(fans(module.weight)) / 2, uniform=True
+                )
+                # bias: Zeros
+                nn.init.zeros_(module.bias)

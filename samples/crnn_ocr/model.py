@@ -29,6 +29,15 @@ def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
     return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
 
 
+def fans(tensor):
+    """Keras's (fan_in, fan_out) of a kernel, counted from its torch layout (out, in, *kernel):
+    the receptive field times the input and the output width."""
+    if tensor.dim() < 2:
+        return tensor.numel(), tensor.numel()
+    receptive = tensor[0][0].numel()
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
+
+
 class CrnnOcr(nn.Module):
     """Port of Keras Functional 'crnn_ocr'.
 
@@ -80,45 +89,50 @@ class CrnnOcr(nn.Module):
     @torch.no_grad()
     def reset_parameters(self) -> None:
         """Initialise every parameter as the Keras layers would (distribution, scale, and
-        fans from the Keras shapes); loading the state_dict overrides it.
+        fans as Keras counts them); loading the state_dict overrides it.
         Call it to retrain the port from scratch."""
-        # conv1 kernel: GlorotUniform
-        variance_scaling_(self.conv1.weight, 1.0, (9 + 288) / 2, uniform=True)
-        # conv1 bias: Zeros
-        nn.init.zeros_(self.conv1.bias)
-        # conv2 kernel: GlorotUniform
-        variance_scaling_(self.conv2.weight, 1.0, (288 + 576) / 2, uniform=True)
-        # conv2 bias: Zeros
-        nn.init.zeros_(self.conv2.bias)
-        # conv3 kernel: GlorotUniform
-        variance_scaling_(self.conv3.weight, 1.0, (576 + 576) / 2, uniform=True)
-        # bn3 gamma: Ones
-        nn.init.ones_(self.bn3.weight)
-        # bn3 beta: Zeros
-        nn.init.zeros_(self.bn3.bias)
-        # bn3 moving_mean: Zeros
-        nn.init.zeros_(self.bn3.running_mean)
-        # bn3 moving_variance: Ones
-        nn.init.ones_(self.bn3.running_var)
-        # bigru forward_gru/gru_cell/kernel: GlorotUniform
-        variance_scaling_(self.bigru.weight_ih_l0, 1.0, (256 + 144) / 2, uniform=True)
-        # bigru forward_gru/gru_cell/recurrent_kernel: Orthogonal(gain=1.0)
-        nn.init.orthogonal_(self.bigru.weight_hh_l0, gain=1.0)
-        # bigru forward_gru/gru_cell/bias: Zeros
-        nn.init.zeros_(self.bigru.bias_ih_l0)
-        # bigru forward_gru/gru_cell/bias: Zeros
-        nn.init.zeros_(self.bigru.bias_hh_l0)
-        # bigru backward_gru/gru_cell/kernel: GlorotUniform
-        variance_scaling_(
-            self.bigru.weight_ih_l0_reverse, 1.0, (256 + 144) / 2, uniform=True
-        )
-        # bigru backward_gru/gru_cell/recurrent_kernel: Orthogonal(gain=1.0)
-        nn.init.orthogonal_(self.bigru.weight_hh_l0_reverse, gain=1.0)
-        # bigru backward_gru/gru_cell/bias: Zeros
-        nn.init.zeros_(self.bigru.bias_ih_l0_reverse)
-        # bigru backward_gru/gru_cell/bias: Zeros
-        nn.init.zeros_(self.bigru.bias_hh_l0_reverse)
-        # characters dense/kernel: GlorotUniform
-        variance_scaling_(self.characters.weight, 1.0, (96 + 37) / 2, uniform=True)
-        # characters dense/bias: Zeros
-        nn.init.zeros_(self.characters.bias)
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                # kernel: GlorotUniform
+                variance_scaling_(
+                    module.weight, 1.0, sum(fans(module.weight)) / 2, uniform=True
+                )
+                # bias: Zeros
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.BatchNorm2d):
+                # gamma: Ones
+                nn.init.ones_(module.weight)
+                # beta: Zeros
+                nn.init.zeros_(module.bias)
+                # moving_mean: Zeros
+                nn.init.zeros_(module.running_mean)
+                # moving_variance: Ones
+                nn.init.ones_(module.running_var)
+            elif isinstance(module, nn.GRU):
+                # kernel: GlorotUniform
+                variance_scaling_(
+                    module.weight_ih_l0,
+                    1.0,
+                    sum(fans(module.weight_ih_l0)) / 2,
+                    uniform=True,
+                )
+                # recurrent_kernel: Orthogonal(gain=1.0)
+                nn.init.orthogonal_(module.weight_hh_l0, gain=1.0)
+                # bias: Zeros
+                nn.init.zeros_(module.bias_ih_l0)
+                # bias: Zeros
+                nn.init.zeros_(module.bias_hh_l0)
+                # kernel: GlorotUniform
+                variance_scaling_(
+                    module.weight_ih_l0_reverse,
+                    1.0,
+                    sum(fans(module.weight_ih_l0_reverse)) / 2,
+                    uniform=True,
+                )
+                # recurrent_kernel: Orthogonal(gain=1.0)
+                nn.init.orthogonal_(module.weight_hh_l0_reverse, gain=1.0)
+                # bias: Zeros
+                nn.init.zeros_(module.bias_ih_l0_reverse)
+                # bias: Zeros
+                nn.init.zeros_(module.bias_hh_l0_reverse)

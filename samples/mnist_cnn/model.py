@@ -29,6 +29,15 @@ def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
     return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
 
 
+def fans(tensor):
+    """Keras's (fan_in, fan_out) of a kernel, counted from its torch layout (out, in, *kernel):
+    the receptive field times the input and the output width."""
+    if tensor.dim() < 2:
+        return tensor.numel(), tensor.numel()
+    receptive = tensor[0][0].numel()
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
+
+
 class MnistCnn(nn.Module):
     """Port of Keras Sequential 'mnist_cnn'."""
 
@@ -54,13 +63,13 @@ class MnistCnn(nn.Module):
     @torch.no_grad()
     def reset_parameters(self) -> None:
         """Initialise every parameter as the Keras layers would (distribution, scale, and
-        fans from the Keras shapes); loading the state_dict overrides it.
+        fans as Keras counts them); loading the state_dict overrides it.
         Call it to retrain the port from scratch."""
-        # conv kernel: GlorotUniform
-        variance_scaling_(self.conv.weight, 1.0, (9 + 288) / 2, uniform=True)
-        # conv bias: Zeros
-        nn.init.zeros_(self.conv.bias)
-        # classifier kernel: GlorotUniform
-        variance_scaling_(self.classifier.weight, 1.0, (5408 + 10) / 2, uniform=True)
-        # classifier bias: Zeros
-        nn.init.zeros_(self.classifier.bias)
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                # kernel: GlorotUniform
+                variance_scaling_(
+                    module.weight, 1.0, sum(fans(module.weight)) / 2, uniform=True
+                )
+                # bias: Zeros
+                nn.init.zeros_(module.bias)

@@ -29,6 +29,15 @@ def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
     return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
 
 
+def fans(tensor):
+    """Keras's (fan_in, fan_out) of a kernel, counted from its torch layout (out, in, *kernel):
+    the receptive field times the input and the output width."""
+    if tensor.dim() < 2:
+        return tensor.numel(), tensor.numel()
+    receptive = tensor[0][0].numel()
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
+
+
 class Seq2seqAutoencoder(nn.Module):
     """Port of Keras Functional 'seq2seq_autoencoder'."""
 
@@ -56,26 +65,32 @@ class Seq2seqAutoencoder(nn.Module):
     @torch.no_grad()
     def reset_parameters(self) -> None:
         """Initialise every parameter as the Keras layers would (distribution, scale, and
-        fans from the Keras shapes); loading the state_dict overrides it.
+        fans as Keras counts them); loading the state_dict overrides it.
         Call it to retrain the port from scratch."""
-        # encoder lstm_cell/kernel: GlorotUniform
-        variance_scaling_(self.encoder.weight_ih_l0, 1.0, (3 + 128) / 2, uniform=True)
-        # encoder lstm_cell/recurrent_kernel: Orthogonal(gain=1.0)
-        nn.init.orthogonal_(self.encoder.weight_hh_l0, gain=1.0)
+        for module in self.modules():
+            if isinstance(module, nn.LSTM):
+                # kernel: GlorotUniform
+                variance_scaling_(
+                    module.weight_ih_l0,
+                    1.0,
+                    sum(fans(module.weight_ih_l0)) / 2,
+                    uniform=True,
+                )
+                # recurrent_kernel: Orthogonal(gain=1.0)
+                nn.init.orthogonal_(module.weight_hh_l0, gain=1.0)
+            elif isinstance(module, nn.Linear):
+                # kernel: GlorotUniform
+                variance_scaling_(
+                    module.weight, 1.0, sum(fans(module.weight)) / 2, uniform=True
+                )
+                # bias: Zeros
+                nn.init.zeros_(module.bias)
         # encoder lstm_cell/bias: Zeros with unit_forget_bias (ones on the forget gate)
         nn.init.zeros_(self.encoder.bias_ih_l0)
         self.encoder.bias_ih_l0[32:64] = 1.0
-        # decoder lstm_cell/kernel: GlorotUniform
-        variance_scaling_(self.decoder.weight_ih_l0, 1.0, (32 + 128) / 2, uniform=True)
-        # decoder lstm_cell/recurrent_kernel: Orthogonal(gain=1.0)
-        nn.init.orthogonal_(self.decoder.weight_hh_l0, gain=1.0)
         # decoder lstm_cell/bias: Zeros with unit_forget_bias (ones on the forget gate)
         nn.init.zeros_(self.decoder.bias_ih_l0)
         self.decoder.bias_ih_l0[32:64] = 1.0
-        # reconstruction dense_1/kernel: GlorotUniform
-        variance_scaling_(self.reconstruction.weight, 1.0, (32 + 3) / 2, uniform=True)
-        # reconstruction dense_1/bias: Zeros
-        nn.init.zeros_(self.reconstruction.bias)
         # Keras has one bias, in bias_ih
         nn.init.zeros_(self.encoder.bias_hh_l0)
         # Keras has one bias, in bias_ih

@@ -11,8 +11,31 @@ forward() takes and returns tensors in the Keras model's own layout; inside,
 image tensors are channels-first.
 """
 
+import math
+
 import torch
 from torch import nn
+
+
+def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
+    """Keras's VarianceScaling initializer: values of variance ``scale / fan``."""
+    if uniform:
+        limit = math.sqrt(3.0 * scale / fan)
+        return nn.init.uniform_(tensor, -limit, limit)
+    if not truncated:
+        return nn.init.normal_(tensor, std=math.sqrt(scale / fan))
+    # A normal truncated at two standard deviations, widened to keep the variance.
+    std = math.sqrt(scale / fan) / 0.87962566103423978
+    return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
+
+
+def fans(tensor):
+    """Keras's (fan_in, fan_out) of a kernel, counted from its torch layout (out, in, *kernel):
+    the receptive field times the input and the output width."""
+    if tensor.dim() < 2:
+        return tensor.numel(), tensor.numel()
+    receptive = tensor[0][0].numel()
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
 
 class Block(nn.Module):
@@ -114,3 +137,31 @@ class SmallResnet(nn.Module):
         # logits (Dense) -> (N, 10)
         x = self.logits(x)
         return x
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Initialise every parameter as the Keras layers would (distribution, scale, and
+        fans as Keras counts them); loading the state_dict overrides it.
+        Call it to retrain the port from scratch."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                # kernel: GlorotUniform
+                variance_scaling_(
+                    module.weight, 1.0, sum(fans(module.weight)) / 2, uniform=True
+                )
+            elif isinstance(module, nn.BatchNorm2d):
+                # gamma: Ones
+                nn.init.ones_(module.weight)
+                # beta: Zeros
+                nn.init.zeros_(module.bias)
+                # moving_mean: Zeros
+                nn.init.zeros_(module.running_mean)
+                # moving_variance: Ones
+                nn.init.ones_(module.running_var)
+            elif isinstance(module, nn.Linear):
+                # kernel: GlorotUniform
+                variance_scaling_(
+                    module.weight, 1.0, sum(fans(module.weight)) / 2, uniform=True
+                )
+                # bias: Zeros
+                nn.init.zeros_(module.bias)

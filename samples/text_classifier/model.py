@@ -84,6 +84,15 @@ def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
     return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
 
 
+def fans(tensor):
+    """Keras's (fan_in, fan_out) of a kernel, counted from its torch layout (out, in, *kernel):
+    the receptive field times the input and the output width."""
+    if tensor.dim() < 2:
+        return tensor.numel(), tensor.numel()
+    receptive = tensor[0][0].numel()
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
+
+
 class TextClassifier(nn.Module):
     """Port of Keras Functional 'text_classifier'."""
 
@@ -112,30 +121,44 @@ class TextClassifier(nn.Module):
     @torch.no_grad()
     def reset_parameters(self) -> None:
         """Initialise every parameter as the Keras layers would (distribution, scale, and
-        fans from the Keras shapes); loading the state_dict overrides it.
+        fans as Keras counts them); loading the state_dict overrides it.
         Call it to retrain the port from scratch."""
-        # embedding embeddings: RandomUniform(minval=-0.05, maxval=0.05)
-        nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
-        # bilstm forward_lstm/lstm_cell/kernel: GlorotUniform
-        variance_scaling_(self.bilstm.weight_ih_l0, 1.0, (32 + 96) / 2, uniform=True)
-        # bilstm forward_lstm/lstm_cell/recurrent_kernel: Orthogonal(gain=1.0)
-        nn.init.orthogonal_(self.bilstm.weight_hh_l0, gain=1.0)
+        for module in self.modules():
+            if isinstance(module, nn.Embedding):
+                # embeddings: RandomUniform(minval=-0.05, maxval=0.05)
+                nn.init.uniform_(module.weight, -0.05, 0.05)
+            elif isinstance(module, nn.LSTM):
+                # kernel: GlorotUniform
+                variance_scaling_(
+                    module.weight_ih_l0,
+                    1.0,
+                    sum(fans(module.weight_ih_l0)) / 2,
+                    uniform=True,
+                )
+                # recurrent_kernel: Orthogonal(gain=1.0)
+                nn.init.orthogonal_(module.weight_hh_l0, gain=1.0)
+                # kernel: GlorotUniform
+                variance_scaling_(
+                    module.weight_ih_l0_reverse,
+                    1.0,
+                    sum(fans(module.weight_ih_l0_reverse)) / 2,
+                    uniform=True,
+                )
+                # recurrent_kernel: Orthogonal(gain=1.0)
+                nn.init.orthogonal_(module.weight_hh_l0_reverse, gain=1.0)
+            elif isinstance(module, nn.Linear):
+                # kernel: GlorotUniform
+                variance_scaling_(
+                    module.weight, 1.0, sum(fans(module.weight)) / 2, uniform=True
+                )
+                # bias: Zeros
+                nn.init.zeros_(module.bias)
         # bilstm forward_lstm/lstm_cell/bias: Zeros with unit_forget_bias (ones on the forget gate)
         nn.init.zeros_(self.bilstm.bias_ih_l0)
         self.bilstm.bias_ih_l0[24:48] = 1.0
-        # bilstm backward_lstm/lstm_cell/kernel: GlorotUniform
-        variance_scaling_(
-            self.bilstm.weight_ih_l0_reverse, 1.0, (32 + 96) / 2, uniform=True
-        )
-        # bilstm backward_lstm/lstm_cell/recurrent_kernel: Orthogonal(gain=1.0)
-        nn.init.orthogonal_(self.bilstm.weight_hh_l0_reverse, gain=1.0)
         # bilstm backward_lstm/lstm_cell/bias: Zeros with unit_forget_bias (ones on the forget gate)
         nn.init.zeros_(self.bilstm.bias_ih_l0_reverse)
         self.bilstm.bias_ih_l0_reverse[24:48] = 1.0
-        # classifier kernel: GlorotUniform
-        variance_scaling_(self.classifier.weight, 1.0, (48 + 4) / 2, uniform=True)
-        # classifier bias: Zeros
-        nn.init.zeros_(self.classifier.bias)
         # Keras has one bias, in bias_ih
         nn.init.zeros_(self.bilstm.bias_hh_l0)
         # Keras has one bias, in bias_ih

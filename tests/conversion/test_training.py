@@ -7,6 +7,7 @@ to the same weights, ``reset_parameters()`` against the statistics of Keras's ow
 """
 
 import os
+import re
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -221,11 +222,13 @@ def initializer_model():
         name="trunc",
     )(x)
     x = layers.Reshape((24, 25))(x)
+    # a 3-D kernel whose fans Keras takes from the equation, not from compute_fans()
+    einsum = layers.EinsumDense("abc,cde->abde", output_shape=(24, 4, 10), name="einsum")(x)
     x = layers.LSTM(48, name="lstm")(x)
     tokens = keras.Input((5,), dtype="int32")
     e = layers.Embedding(500, 16, name="embedding")(tokens)
     e = layers.GlobalAveragePooling1D()(e)
-    return keras.Model([images, tokens], [x, e], name="inits")
+    return keras.Model([images, tokens], [x, e, layers.Flatten()(einsum)], name="inits")
 
 
 def _same_distribution(key: str, ours: torch.Tensor, keras_draw: torch.Tensor) -> None:
@@ -319,3 +322,45 @@ def test_activity_regularizer_is_a_visible_todo(tmp_path):
     _, generated = port(model, tmp_path, "flat")
     method = generated.source.split("def regularization_loss")[1]
     assert "# TODO: act activity_regularizer L2(l2=0.1) is not ported" in method
+
+
+def repeated_blocks_model():
+    """Inverted residuals (depthwise kernels: Keras's fans are not torch's) and pre-norm
+    attention blocks, each repeated: the structured form's block classes."""
+    images = keras.Input((8, 8, 16))
+    x = images
+    for _ in range(3):
+        y = layers.Conv2D(128, 1, use_bias=False)(x)
+        y = layers.ReLU()(layers.BatchNormalization()(y))
+        y = layers.DepthwiseConv2D(3, padding="same", use_bias=False)(y)
+        y = layers.ReLU()(layers.BatchNormalization()(y))
+        y = layers.BatchNormalization()(layers.Conv2D(16, 1, use_bias=False)(y))
+        x = layers.Add()([x, y])
+    x = layers.Reshape((16, 64))(layers.Conv2D(64, 2, strides=2, kernel_initializer="he_normal")(x))
+    for _ in range(3):
+        h = layers.LayerNormalization()(x)
+        x = layers.Add()([x, layers.MultiHeadAttention(num_heads=2, key_dim=16)(h, h)])
+        h = layers.LayerNormalization()(x)
+        x = layers.Add()([x, layers.Dense(64)(layers.Dense(128, activation="relu")(h))])
+    return keras.Model(images, layers.GlobalAveragePooling1D()(x), name="repeated")
+
+
+def test_reset_parameters_of_block_classes_is_a_loop_over_module_kinds(tmp_path):
+    """Structured ports get reset_parameters() too, written as loops over module kinds (not
+    one line per parameter); every parameter is still drawn as Keras draws it."""
+    keras.utils.set_random_seed(0)
+    model = repeated_blocks_model()
+    torch_model, generated = port(model, tmp_path, "structured")
+    source = generated.source
+    assert "TODO" not in source
+    method = source.split("def reset_parameters")[1]
+    assert "for module in self.modules():" in method
+    assert re.search(r"isinstance\(module, \(?nn.Conv2d", method)
+    assert "self.blocks[" not in method  # nothing written per block instance
+    assert len(method.splitlines()) < 80
+    keras_draws = {k: v.clone() for k, v in torch_model.state_dict().items()}
+    torch.manual_seed(0)
+    torch_model.reset_parameters()
+    for key, value in torch_model.state_dict().items():
+        if not key.endswith("num_batches_tracked"):
+            _same_distribution(key, value, keras_draws[key])
