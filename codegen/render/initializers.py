@@ -45,6 +45,15 @@ _PRESETS = {
     "lecunnormal": (1.0, "fan_in", "truncated_normal"),
 }
 
+# Keras's uniform VarianceScaling draws that torch's initializers draw alike, where both
+# count the fans from the same shape: Glorot's limit sqrt(6 / (fan_in + fan_out)), He's
+# sqrt(6 / fan_in) (kaiming_uniform_'s default gain sqrt(2)), LeCun's sqrt(3 / fan_in) (a=1).
+_TORCH_UNIFORM = {
+    ("fan_avg", 1.0): "nn.init.xavier_uniform_({param})",
+    ("fan_in", 2.0): "nn.init.kaiming_uniform_({param})",
+    ("fan_in", 1.0): "nn.init.kaiming_uniform_({param}, a=1)",
+}
+
 _VARIANCE_SCALING = '''def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
     """Keras's VarianceScaling initializer: values of variance ``scale / fan``."""
     if uniform:
@@ -420,6 +429,12 @@ def _init_lines(
             "untruncated_normal",
         ):
             return None
+        same_fans = facts.whole and _fans(facts.keras_shape, facts.fan_axes) == _torch_fans(
+            tuple(torch_shape)
+        )
+        builtin = _TORCH_UNIFORM.get((mode, scale)) if distribution == "uniform" else None
+        if same_fans and builtin:  # torch's own initializer draws exactly this
+            return [builtin.format(param=param)]
         how = {"uniform": ", uniform=True", "untruncated_normal": ", truncated=False"}
         if generic:
             counted = _generic_fans(facts, param, tuple(torch_shape))

@@ -11,31 +11,8 @@ forward() takes and returns tensors in the Keras model's own layout; inside,
 image tensors are channels-first.
 """
 
-import math
-
 import torch
 from torch import nn
-
-
-def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
-    """Keras's VarianceScaling initializer: values of variance ``scale / fan``."""
-    if uniform:
-        limit = math.sqrt(3.0 * scale / fan)
-        return nn.init.uniform_(tensor, -limit, limit)
-    if not truncated:
-        return nn.init.normal_(tensor, std=math.sqrt(scale / fan))
-    # A normal truncated at two standard deviations, widened to keep the variance.
-    std = math.sqrt(scale / fan) / 0.87962566103423978
-    return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
-
-
-def fans(tensor):
-    """Keras's (fan_in, fan_out) of a kernel, counted from its torch layout (out, in, *kernel):
-    the receptive field times the input and the output width."""
-    if tensor.dim() < 2:
-        return tensor.numel(), tensor.numel()
-    receptive = tensor[0][0].numel()
-    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
 
 class Block(nn.Module):
@@ -146,9 +123,7 @@ class SmallResnet(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 # kernel: GlorotUniform
-                variance_scaling_(
-                    module.weight, 1.0, sum(fans(module.weight)) / 2, uniform=True
-                )
+                nn.init.xavier_uniform_(module.weight)
             elif isinstance(module, nn.BatchNorm2d):
                 # gamma: Ones
                 nn.init.ones_(module.weight)
@@ -160,8 +135,6 @@ class SmallResnet(nn.Module):
                 nn.init.ones_(module.running_var)
             elif isinstance(module, nn.Linear):
                 # kernel: GlorotUniform
-                variance_scaling_(
-                    module.weight, 1.0, sum(fans(module.weight)) / 2, uniform=True
-                )
+                nn.init.xavier_uniform_(module.weight)
                 # bias: Zeros
                 nn.init.zeros_(module.bias)

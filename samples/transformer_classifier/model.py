@@ -60,27 +60,6 @@ class KerasMultiHeadAttention(nn.Module):
         return x
 
 
-def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
-    """Keras's VarianceScaling initializer: values of variance ``scale / fan``."""
-    if uniform:
-        limit = math.sqrt(3.0 * scale / fan)
-        return nn.init.uniform_(tensor, -limit, limit)
-    if not truncated:
-        return nn.init.normal_(tensor, std=math.sqrt(scale / fan))
-    # A normal truncated at two standard deviations, widened to keep the variance.
-    std = math.sqrt(scale / fan) / 0.87962566103423978
-    return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
-
-
-def fans(tensor):
-    """Keras's (fan_in, fan_out) of a kernel, counted from its torch layout (out, in, *kernel):
-    the receptive field times the input and the output width."""
-    if tensor.dim() < 2:
-        return tensor.numel(), tensor.numel()
-    receptive = tensor[0][0].numel()
-    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
-
-
 class Block(nn.Module):
     """A block the Keras model repeats 2 times (block*)."""
 
@@ -150,9 +129,7 @@ class TransformerClassifier(nn.Module):
                 nn.init.uniform_(module.weight, -0.05, 0.05)
             elif isinstance(module, nn.Linear):
                 # kernel: GlorotUniform
-                variance_scaling_(
-                    module.weight, 1.0, sum(fans(module.weight)) / 2, uniform=True
-                )
+                nn.init.xavier_uniform_(module.weight)
                 # bias: Zeros
                 nn.init.zeros_(module.bias)
             elif isinstance(module, nn.LayerNorm):
