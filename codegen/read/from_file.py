@@ -351,8 +351,25 @@ class _ModelBuilder(WeightLoading):
         self.calls.append(call)
         self.outputs[(spec.name, 0)] = [tensor]
 
+    def _extend_unknown(self, outputs: list[Tensor], index: int) -> None:
+        """An unsupported call with more outputs than known (tf.split): keep the graph
+        connected up to output ``index``; the call itself is reported."""
+        producer = outputs[0].producer if outputs else None
+        while index >= len(outputs) and producer is not None and id(producer) in self.unknown:
+            outputs.append(
+                Tensor(
+                    shape=outputs[0].shape,
+                    dtype=outputs[0].dtype,
+                    producer=producer,
+                    index=len(outputs),
+                )
+            )
+            producer.outputs.append(outputs[-1])
+
     def _tensor(self, ref: Ref) -> Tensor:
         outputs = self.outputs.get((ref.layer, ref.node))
+        if outputs is not None:
+            self._extend_unknown(outputs, ref.tensor)
         if outputs is None or ref.tensor >= len(outputs):
             raise InputError(
                 f"model {self.spec.name!r}: no tensor {ref.layer}[{ref.node}][{ref.tensor}]"
@@ -371,23 +388,7 @@ class _ModelBuilder(WeightLoading):
                     self.spec.layer(v.layer)  # InputError for a layer that does not exist
                     missing = True
                     return None
-                producer = outputs[0].producer if outputs else None
-                while (
-                    v.tensor >= len(outputs)
-                    and producer is not None
-                    and id(producer) in self.unknown
-                ):
-                    # An unsupported call with more outputs than known (tf.split): keep the
-                    # graph connected; the call itself is reported.
-                    outputs.append(
-                        Tensor(
-                            shape=outputs[0].shape,
-                            dtype=outputs[0].dtype,
-                            producer=producer,
-                            index=len(outputs),
-                        )
-                    )
-                    producer.outputs.append(outputs[-1])
+                self._extend_unknown(outputs, v.tensor)
                 if v.tensor >= len(outputs):
                     raise InputError(
                         f"model {self.spec.name!r}: {v.layer!r} has no output {v.tensor}"

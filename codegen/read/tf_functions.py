@@ -382,10 +382,13 @@ def translate(function: str, first, kwargs: dict, emit: Emit) -> list:
             ("x", "axis", "exclusive", "reverse"),
             {"axis": 0, "exclusive": False, "reverse": False},
         )
-        if p["exclusive"] or p["reverse"]:
-            raise TFFunctionUnsupported(f"tf.{function} with exclusive/reverse")
         kind = "Cumsum" if name == "math.cumsum" else "Cumprod"
-        config = {"axis": _int_list(function, "axis", p["axis"]), "dtype": None}
+        axis = _int_list(function, "axis", p["axis"])
+        if not isinstance(axis, int):
+            raise TFFunctionUnsupported(f"tf.{function} with axis={_show(axis)}")
+        config = {"axis": axis, "dtype": None}
+        # TensorFlow-only options, read by the Cumsum/Cumprod converter.
+        config |= {key: True for key in ("exclusive", "reverse") if p[key]}
         return emit(kind, config, (_tensor(function, "input", p["x"]),))
     if name in ("math.argmax", "math.argmin", "argmax", "argmin"):
         p = _params(
@@ -495,6 +498,11 @@ def translate(function: str, first, kwargs: dict, emit: Emit) -> list:
         x = _tensor(function, "input", p["tensor"])
         key = _slice_key(p.get("slice_spec"))
         return emit("GetItem", {}, (x, key))
+    from . import tf_array_functions  # imports this module's helpers
+
+    outputs = tf_array_functions.translate(name, function, first, kwargs, emit)
+    if outputs is not None:
+        return outputs
     raise TFFunctionUnsupported(f"TensorFlow function tf.{function} is not supported")
 
 
