@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from codegen.errors import InputError
@@ -35,6 +36,7 @@ from .layers import (
     training_default,
 )
 from .legacy_config import TF_OP_LAYERS, LayerSpec, ModelSpec, NodeSpec, Ref, parse_model
+from .merged_masks import concatenate_mask, merge_mask
 from .shapes import ShapeError, Site, infer, infer_graph
 from .stored_weights import FileReaderUnsupported
 from .tf_functions import TFFunctionUnsupported, translate
@@ -540,12 +542,19 @@ class _ModelBuilder(WeightLoading):
             masks = [self.masks.get(id(t)) for t in _flatten(args) if isinstance(t, Tensor)]
             if any(m is not None for m in masks):
                 if self.synthesize_masks:
-                    if any(m is None for m in masks) or len({id(m) for m in masks}) != 1:
-                        raise FileReaderUnsupported(
-                            f"layer {spec.name!r} ({kind}) merges inputs with different Keras masks"
-                        )
-                    mask = masks[0]
-                elif all(m is not None for m in masks):
+                    op = partial(self._op_mask, spec)
+                    mask = masks[0] if len({id(m) for m in masks}) == 1 else merge_mask(op, masks)
+                else:
+                    mask = _MASK_FLAG
+        elif kind == "Concatenate":
+            inputs = [t for t in _flatten(args) if isinstance(t, Tensor)]
+            masks = [self.masks.get(id(t)) for t in inputs]
+            if any(m is not None for m in masks):
+                if self.synthesize_masks:
+                    op = partial(self._op_mask, spec)
+                    axis = int(spec.config.get("axis", -1))
+                    mask = concatenate_mask(op, inputs, masks, axis, keras2=self.spec.legacy)
+                else:
                     mask = _MASK_FLAG
         elif kind in ("Attention", "AdditiveAttention"):
             inputs = args[0] if args else None
@@ -555,11 +564,7 @@ class _ModelBuilder(WeightLoading):
                 mask = _MASK_FLAG
         elif keeps_mask(kind):
             mask = previous
-        elif (
-            previous is not None
-            and self.synthesize_masks
-            and (spec.model is not None or kind == "Concatenate")
-        ):
+        elif previous is not None and self.synthesize_masks and spec.model is not None:
             raise FileReaderUnsupported(
                 f"layer {spec.name!r} ({kind}) receives a Keras mask, which the file reader "
                 "does not pass through it"
