@@ -125,13 +125,29 @@ class _ModelBuilder(WeightLoading):
     """Builds the Graph of one (possibly nested) model spec."""
 
     def __init__(
-        self, spec: ModelSpec, trainable: bool = True, converts: ConverterCheck = builtin_facts
+        self,
+        spec: ModelSpec,
+        trainable: bool = True,
+        converts: ConverterCheck = builtin_facts,
+        input_masks: tuple | None = None,
+        nested: bool = False,
     ) -> None:
         self.spec = spec
         self.converts = converts
+        # A nested model called on masked tensors: the shape of each input's mask (or None);
+        # the masks become extra inputs of its graph, after the model's own.
+        self.input_masks = input_masks
         # Keras 2 configs and Sequential configs do not record what Keras 3 adds to each call
-        # (masks and their operations, ``training``): make them as Keras 3 would.
-        self.synthesize_masks = spec.legacy or spec.class_name == "Sequential"
+        # (masks and their operations, ``training``): make them as Keras 3 would; inside a
+        # model called with masks, the config recorded none of them either.
+        self.synthesize_masks = (
+            spec.legacy or spec.class_name == "Sequential" or input_masks is not None
+        )
+        # Keras 2's nested models pass their outputs' masks on (Functional.compute_mask): they
+        # become extra outputs of the graph, ``output_masks`` saying which output has which.
+        self.export_masks = nested and spec.legacy
+        self.output_masks: list[tuple[int, int]] = []
+        self.nested_masks: dict[int, tuple] = {}  # id(Layer) of a nested model -> input_masks
         self.trainable = trainable and spec.trainable
         self.layers: dict[str, Layer] = {}
         self.specs: dict[int, LayerSpec] = {}  # id(Layer) -> spec (None for synthetic ones)
@@ -161,9 +177,7 @@ class _ModelBuilder(WeightLoading):
                 "rewrite it with built-in layers or keras.ops"
             )
         if spec.model is not None:
-            child = _ModelBuilder(spec.model, self.trainable and spec.trainable, self.converts)
-            layer.subgraph = child.build()
-            self.children[id(layer)] = child
+            self._build_nested(layer, spec)
         if spec.class_name == "TimeDistributed":
             inner = spec.config.get("layer")
             if isinstance(inner, dict) and inner.get("class_name") in (
@@ -178,6 +192,17 @@ class _ModelBuilder(WeightLoading):
         self.layers[spec.name] = layer
         self.specs[id(layer)] = spec
         return layer
+
+    def _build_nested(self, layer: Layer, spec: LayerSpec, input_masks=None) -> None:
+        child = _ModelBuilder(
+            spec.model,
+            self.trainable and spec.trainable,
+            self.converts,
+            input_masks=input_masks,
+            nested=True,
+        )
+        layer.subgraph = child.build()
+        self.children[id(layer)] = child
 
     def _synthetic_layer(
         self, base: str, class_name: str, config: dict, is_op: bool, own: bool = False
@@ -290,6 +315,7 @@ class _ModelBuilder(WeightLoading):
         for layer_spec in spec.layers:
             if layer_spec.class_name == "InputLayer":
                 self._input(layer_spec)
+        mask_inputs = self._mask_inputs()
         recorded = self._recorded_shapes()
         # Keras's own order: sweep the layers, calling each node whose inputs exist.
         while pending:
@@ -314,8 +340,14 @@ class _ModelBuilder(WeightLoading):
                     f"model {spec.name!r}: the calls of {missing[:5]} refer to layers or calls "
                     "the config does not define"
                 )
-        inputs = [self._tensor(r) for r in spec.inputs]
+        inputs = [self._tensor(r) for r in spec.inputs] + mask_inputs
         outputs = [self._tensor(r) for r in spec.outputs]
+        if self.export_masks:
+            for i, tensor in enumerate(list(outputs)):
+                mask = self.masks.get(id(tensor))
+                if isinstance(mask, Tensor):
+                    self.output_masks.append((i, len(outputs)))
+                    outputs.append(mask)
         self.graph = ordered_graph(spec, inputs, outputs, self.calls)
         return self.graph
 
@@ -345,13 +377,29 @@ class _ModelBuilder(WeightLoading):
         dtype = cfg.get("dtype") or "float32"
         if isinstance(dtype, dict):
             dtype = (dtype.get("config") or {}).get("name", "float32")
+        self.outputs[(spec.name, 0)] = [self._input_tensor(layer, tuple(shape), str(dtype))]
+
+    def _input_tensor(self, layer: Layer, shape: tuple, dtype: str) -> Tensor:
         call = Call(layer=layer, inputs=[], outputs=[])
         call.index = len(layer.calls)
         layer.calls.append(call)
-        tensor = Tensor(shape=tuple(shape), dtype=str(dtype), producer=call, index=0)
+        tensor = Tensor(shape=shape, dtype=dtype, producer=call, index=0)
         call.outputs.append(tensor)
         self.calls.append(call)
-        self.outputs[(spec.name, 0)] = [tensor]
+        return tensor
+
+    def _mask_inputs(self) -> list[Tensor]:
+        """The inputs holding the masks a nested model is called with (``input_masks``)."""
+        tensors = []
+        for ref, shape in zip(self.spec.inputs, self.input_masks or ()):
+            if shape is None:
+                continue
+            config = {"batch_shape": list(shape), "dtype": "bool"}
+            layer = self._synthetic_layer(f"{ref.layer}_mask", "InputLayer", config, False)
+            mask = self._input_tensor(layer, tuple(shape), "bool")
+            self._set_mask(self._tensor(ref), mask)
+            tensors.append(mask)
+        return tensors
 
     def _extend_unknown(self, outputs: list[Tensor], index: int) -> None:
         """An unsupported call with more outputs than known (tf.split): keep the graph
@@ -424,6 +472,11 @@ class _ModelBuilder(WeightLoading):
             call = self._make_call(layer, args, kwargs, recorded)
             self._propagate_mask(spec, call, args, kwargs)
             outputs = call.outputs
+            child = self.children.get(id(layer)) if spec.model is not None else None
+            if child is not None and child.output_masks:
+                for i, j in child.output_masks:  # a Keras 2 nested model's output masks
+                    self._set_mask(outputs[i], outputs[j])
+                outputs = outputs[: len(child.spec.outputs)]
         self.outputs[(spec.name, position)] = outputs
 
     # -- TensorFlow functions ---------------------------------------------------------------
@@ -480,24 +533,51 @@ class _ModelBuilder(WeightLoading):
     def _mask_arguments(self, spec: LayerSpec, args: tuple, kwargs: dict):
         """The call arguments Keras 3 adds itself (a config without nodes cannot say)."""
         if not self.synthesize_masks:
+            given = kwargs.get("mask") if spec.model is not None else None
+            if given is not None:  # Keras 3 records the masks a nested model is called with
+                self._nested_with(spec, given if isinstance(given, (list, tuple)) else [given])
             return args, kwargs
         kwargs = dict(kwargs)
         kind = spec.class_name
         training = training_default(kind)
         if training is not None and "training" not in kwargs:
             kwargs["training"] = training
-        if (takes_mask(kind) or spec.model is not None) and "mask" not in kwargs:
+        # A recorded mask=None is filled in by Keras from the input tensor, as a missing one.
+        if spec.model is not None and kwargs.get("mask") is None:
+            kwargs["mask"] = self._nested_masks(spec, args)
+        elif takes_mask(kind) and kwargs.get("mask") is None:
             first = self._first_tensor(args)
             mask = self.masks.get(id(first)) if first is not None else None
-            if mask is not None and spec.model is not None:
-                raise FileReaderUnsupported(
-                    f"model {spec.name!r} is called on a tensor with a Keras mask, which the "
-                    "file reader does not pass into nested models"
-                )
             if kind == "BatchNormalization" and self.spec.legacy:
                 mask = None  # Keras 2 has no mask argument here; BN ignores masks at inference
             kwargs["mask"] = mask
         return args, kwargs
+
+    def _nested_masks(self, spec: LayerSpec, args: tuple):
+        """The masks a nested model is called with (Keras sets them on its inputs); its graph
+        is rebuilt to take them as inputs."""
+        tensors = [t for t in _flatten(args) if isinstance(t, Tensor)]
+        masks = [self.masks.get(id(t)) for t in tensors]
+        self._nested_with(spec, masks)
+        if all(m is None for m in masks):
+            return None
+        return masks[0] if len(masks) == 1 else masks
+
+    def _nested_with(self, spec: LayerSpec, masks: list) -> None:
+        """Build the nested model's graph to take ``masks`` (Tensors or None) as inputs."""
+        masks = [m if isinstance(m, Tensor) else None for m in masks]
+        pattern = tuple(None if m is None else tuple(m.shape) for m in masks)
+        layer = self.layers[spec.name]
+        if all(m is None for m in masks):
+            pattern = None
+        if id(layer) in self.nested_masks or layer.calls:
+            if self.nested_masks.get(id(layer)) != pattern:
+                raise FileReaderUnsupported(
+                    f"model {spec.name!r} is called on tensors with different Keras masks"
+                )
+        elif pattern is not None:
+            self._build_nested(layer, spec, input_masks=pattern)
+        self.nested_masks[id(layer)] = pattern
 
     def _propagate_mask(self, spec: LayerSpec, call: Call, args, kwargs) -> None:
         kind = spec.class_name
@@ -543,8 +623,11 @@ class _ModelBuilder(WeightLoading):
             if any(m is not None for m in masks):
                 if self.synthesize_masks:
                     op = partial(self._op_mask, spec)
-                    mask = masks[0] if len({id(m) for m in masks}) == 1 else merge_mask(op, masks)
-                else:
+                    if len({id(m) for m in masks}) == 1:
+                        mask = masks[0]
+                    else:
+                        mask = merge_mask(op, masks, keras2=self.spec.legacy)
+                elif all(m is not None for m in masks):
                     mask = _MASK_FLAG
         elif kind == "Concatenate":
             inputs = [t for t in _flatten(args) if isinstance(t, Tensor)]
@@ -564,11 +647,6 @@ class _ModelBuilder(WeightLoading):
                 mask = _MASK_FLAG
         elif keeps_mask(kind):
             mask = previous
-        elif previous is not None and self.synthesize_masks and spec.model is not None:
-            raise FileReaderUnsupported(
-                f"layer {spec.name!r} ({kind}) receives a Keras mask, which the file reader "
-                "does not pass through it"
-            )
         if mask is not None and call.outputs:
             self._set_mask(call.outputs[0], mask)
 

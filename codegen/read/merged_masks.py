@@ -2,9 +2,10 @@
 
 The file reader makes these where a config does not record them (Keras 2 files, Sequential
 configs). ``op(class_name, config, args)`` adds one keras.ops operation and returns its
-output. Keras 2 and Keras 3 differ for ``Concatenate``: both concatenate the masks (an
+output. Keras 2 and Keras 3 differ: for ``Concatenate`` both concatenate the masks (an
 unmasked input counts as all True) and reduce over the last axis, Keras 2 with ``all``,
-Keras 3 with ``any``; Keras 3 also broadcasts each smaller mask to its input's shape first.
+Keras 3 with ``any`` (after broadcasting each smaller mask to its input's shape); the other
+merge layers and the masks in Keras 2, or them in Keras 3.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from codegen.ir.graph import Tensor
 Op = Callable[[str, dict, tuple], Tensor]
 
 
-def merge_mask(op: Op, masks: list[Tensor | None]) -> Tensor:
-    """``Add``, ``Multiply``, ...: the masks of the masked inputs, and-ed (both eras)."""
+def merge_mask(op: Op, masks: list[Tensor | None], keras2: bool) -> Tensor | None:
+    """``Add``, ``Multiply``, ...: Keras 2 and-s the masks of the masked inputs; Keras 3
+    or-s the masks when every input has one, else gives none."""
     present = [m for m in masks if m is not None]
+    if not keras2 and len(present) < len(masks):
+        return None
     result = present[0]
     for mask in present[1:]:
-        result = op("LogicalAnd", {}, (result, mask))
+        result = op("LogicalAnd" if keras2 else "LogicalOr", {}, (result, mask))
     return result
 
 

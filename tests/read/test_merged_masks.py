@@ -50,3 +50,65 @@ def test_merge_of_different_masks(K, tmp_path):
     model = K.Model([ids, seq], [L.LSTM(3)(added), L.SimpleRNN(2)(averaged)])
     inputs = lambda batch: _inputs(batch, features=4)
     check_file_port(model, save(model, tmp_path / "merge.h5"), tmp_path, inputs=inputs)
+
+
+def test_masks_into_nested_models(K, tmp_path):
+    L = K.layers
+    inner_in = L.Input((6, 4))
+    inner = K.Model(inner_in, L.LSTM(3)(L.Dense(4)(inner_in)), name="inner")
+    pair_a, pair_b = L.Input((6, 4)), L.Input((6, 3))
+    pair = K.Model(  # one masked input of two, concatenated inside
+        [pair_a, pair_b], L.GRU(2)(L.Concatenate()([pair_a, pair_b])), name="pair"
+    )
+    ids = L.Input((6,), dtype="int32")
+    seq = L.Input((6, 3))
+    embedded = L.Embedding(10, 4, mask_zero=True)(ids)
+    model = K.Model([ids, seq], [inner(embedded), pair([embedded, seq])])
+    check_file_port(model, save(model, tmp_path / "nested.h5"), tmp_path, inputs=_inputs)
+
+
+def test_masks_out_of_nested_models(K, tmp_path):
+    """Keras 2 passes a nested model's output masks on (Functional.compute_mask)."""
+    L = K.layers
+    encoder_in = L.Input((6,), dtype="int32")
+    encoder = K.Model(encoder_in, L.Embedding(10, 4, mask_zero=True)(encoder_in), name="enc")
+    steps_in = L.Input((6, 4))
+    steps = K.Model(steps_in, L.LSTM(3, return_sequences=True)(steps_in), name="steps")
+    ids = L.Input((6,), dtype="int32")
+    seq = L.Input((6, 3))
+    model = K.Model([ids, seq], L.GRU(2)(steps(encoder(ids))))
+    check_file_port(model, save(model, tmp_path / "nested_out.h5"), tmp_path, inputs=_inputs)
+
+
+def test_masks_into_nested_sequential(K, tmp_path):
+    L = K.layers
+    model = K.Sequential(
+        [
+            L.Input((6,), dtype="int32"),
+            L.Embedding(10, 4, mask_zero=True),
+            K.Sequential([L.Dense(5), L.LSTM(3, return_sequences=True)]),
+            L.GRU(2),
+        ]
+    )
+    inputs = lambda batch: _inputs(batch)[:1]
+    check_file_port(model, save(model, tmp_path / "seq.h5"), tmp_path, inputs=inputs)
+
+
+def test_masks_into_nested_models_of_keras3(tmp_path):
+    """A .keras file: the masks a nested model is called with are recorded; inside, Keras 3
+    computes them again (Concatenate: any over the concatenated masks)."""
+    import keras
+    from keras import layers as L
+
+    a, b = keras.Input((6, 4)), keras.Input((6, 3))
+    inner = keras.Model([a, b], L.LSTM(3)(L.Concatenate()([a, b])), name="inner")
+    ids = keras.Input((6,), dtype="int32")
+    seq = keras.Input((6, 3))
+    embedded = L.Embedding(10, 4, mask_zero=True)(ids)
+    model = keras.Model([ids, seq], inner([embedded, L.Masking()(seq)]))  # both masked
+    from parity import randomize
+
+    randomize(model)
+    path = tmp_path / "nested.keras"
+    model.save(path)
+    check_file_port(model, path, tmp_path, inputs=_inputs)
