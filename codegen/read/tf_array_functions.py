@@ -13,7 +13,7 @@ import numbers
 
 from codegen.ir.graph import Tensor
 
-from .tf_functions import Emit, TFFunctionUnsupported, _int_list, _params, _scalar, _show, _tensor
+from .tf_arguments import Emit, TFFunctionUnsupported, _int_list, _params, _scalar, _show, _tensor
 
 _INDEX_DTYPES = ("int32", "int64")
 
