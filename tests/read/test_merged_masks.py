@@ -112,3 +112,18 @@ def test_masks_into_nested_models_of_keras3(tmp_path):
     path = tmp_path / "nested.keras"
     model.save(path)
     check_file_port(model, path, tmp_path, inputs=_inputs)
+
+
+def test_live_nested_model_with_masks_is_refused_with_the_way_out(tmp_path):
+    """The live reader sees the graph Keras recorded for the nested model, without masks."""
+    import keras
+    from keras import layers as L
+
+    import codegen
+
+    inner_in = keras.Input((5, 4))
+    inner = keras.Model(inner_in, L.LSTM(3)(inner_in), name="inner")
+    ids = keras.Input((5,), dtype="int32")
+    model = keras.Model(ids, inner(L.Embedding(10, 4, mask_zero=True)(ids)))
+    with pytest.raises(codegen.UnsupportedError, match="convert the file: the file reader does"):
+        codegen.convert(model, tmp_path / "out", force=True)
