@@ -127,3 +127,25 @@ def test_live_nested_model_with_masks_is_refused_with_the_way_out(tmp_path):
     model = keras.Model(ids, inner(L.Embedding(10, 4, mask_zero=True)(ids)))
     with pytest.raises(codegen.UnsupportedError, match="convert the file: the file reader does"):
         codegen.convert(model, tmp_path / "out", force=True)
+
+
+def test_merge_masks_inside_a_keras3_nested_model(tmp_path):
+    """Keras 3 or-s the masks of a merge layer (none when an input is unmasked)."""
+    import keras
+    from keras import layers as L
+    from parity import randomize
+
+    a, b, c = keras.Input((6, 4)), keras.Input((6, 4)), keras.Input((6, 4))
+    inner = keras.Model(
+        [a, b, c],
+        [L.LSTM(3)(L.Add()([a, b])), L.GRU(2)(L.Subtract()([a, c]))],  # c is unmasked
+        name="inner",
+    )
+    ids = keras.Input((6,), dtype="int32")
+    seq = keras.Input((6, 4))
+    embedded = L.Embedding(10, 4, mask_zero=True)(ids)
+    model = keras.Model([ids, seq], inner([embedded, L.Masking()(seq), seq]))
+    randomize(model)
+    path = tmp_path / "merge.keras"
+    model.save(path)
+    check_file_port(model, path, tmp_path, inputs=lambda batch: _inputs(batch, features=4))
