@@ -152,6 +152,16 @@ def keras1_layer(class_name: str, config: dict) -> tuple[str, dict, str | None]:
         layer.take("input_length")
         layer.take("dropout")  # Keras 1's word dropout: training only
         return (*layer.finish("Embedding"), None)
+    if class_name == "BatchNormalization":
+        if layer.take("mode", 0) != 0:  # modes 1 and 2 normalise with batch statistics
+            raise layer.refuse(f"mode={config.get('mode')!r}")
+        out["axis"] = layer.take("axis", -1)
+        out["epsilon"] = layer.take("epsilon", 1e-3)
+        out["momentum"] = layer.take("momentum", 0.99)
+        for key in ("beta_init", "gamma_init", "gamma_regularizer", "beta_regularizer"):
+            layer.take(key)
+        # Its running_std holds the moving variance, as Keras 2's moving_variance.
+        return (*layer.finish("BatchNormalization"), None)
     if class_name == "Merge":
         return (*_merge(layer), None)
     raise InputError(f"Keras 1 layer class {class_name}: not supported (re-save it with Keras 2)")

@@ -265,3 +265,53 @@ def test_unsupported_keras1_layer_is_named(tmp_path):
     path = _write(tmp_path / "cos.h5", config, {"merge_1": []})
     with pytest.raises(codegen.InputError, match="Merge with mode='cos'"):
         codegen.convert(path, tmp_path / "out2", reader="file", force=True)
+
+
+def test_batch_normalization(tmp_path):
+    """Keras 1's running_std holds the moving variance (Keras 2 loaded it as such)."""
+    rng = np.random.default_rng(2)
+    kernel, bias = _random((5, 4), rng), _random((4,), rng)
+    gamma, beta, mean = _random((4,), rng) + 1.0, _random((4,), rng), _random((4,), rng)
+    variance = rng.uniform(0.5, 2.0, 4).astype("float32")
+    config = {
+        "class_name": "Sequential",
+        "config": [
+            _layer(
+                "Dense",
+                "dense_1",
+                output_dim=4,
+                activation="linear",
+                bias=True,
+                batch_input_shape=[None, 5],
+                input_dtype="float32",
+            ),
+            _layer(
+                "BatchNormalization",
+                "batchnormalization_1",
+                epsilon=0.001,
+                mode=0,
+                axis=-1,
+                momentum=0.99,
+                beta_init="zero",
+                gamma_init="one",
+                gamma_regularizer=None,
+                beta_regularizer=None,
+            ),
+            _layer("Activation", "activation_1", activation="tanh"),
+        ],
+    }
+    names = ["gamma", "beta", "running_mean", "running_std"]
+    weights = {
+        "dense_1": [("dense_1_W", kernel), ("dense_1_b", bias)],
+        "batchnormalization_1": [
+            (f"batchnormalization_1_{n}", a) for n, a in zip(names, (gamma, beta, mean, variance))
+        ],
+        "activation_1": [],
+    }
+    path = _write(tmp_path / "bn.h5", config, weights)
+    x = keras.Input((5,))
+    dense, norm = layers.Dense(4), layers.BatchNormalization(epsilon=0.001)
+    model = keras.Model(x, layers.Activation("tanh")(norm(dense(x))))
+    dense.set_weights([kernel, bias])
+    norm.set_weights([gamma, beta, mean, variance])
+    check_file_port(model, path, tmp_path, inputs=_inputs((5,)))
