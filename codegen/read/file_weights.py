@@ -15,7 +15,7 @@ from codegen.errors import InputError
 from codegen.ir.graph import Graph, Layer
 
 from .graph_order import operations
-from .keras1_config import keras1_weights
+from .keras1_config import keras1_stored, keras1_weights
 from .layers import stored_variables
 from .legacy_config import LayerSpec, ModelSpec
 from .stored_weights import (
@@ -105,6 +105,7 @@ class WeightLoading:
                 continue
             expected = self._expected(layer, spec)
             stored = legacy_group_weights(group) if group is not None else []
+            stored = keras1_stored(spec.keras1_kernel, stored)
             if expected is None:
                 arrays = {"/".join(name_parts(n)[-1:]): a for n, a in stored}
                 self._store(layer, spec, [], arrays)

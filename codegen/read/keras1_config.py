@@ -3,7 +3,8 @@ loader rewrote them (its ``legacy`` interfaces and ``preprocess_weights_for_load
 
 Keras 1 names what Keras 2 renamed (``Convolution2D(nb_filter, nb_row, nb_col,
 border_mode, subsample, dim_ordering)``, ``Dense(output_dim)``, ``Dropout(p)``, ``init``,
-``W_regularizer``, ``bias``) and merges tensors with one ``Merge(mode=...)`` layer. Its
+``W_regularizer``, ``bias``) and merges tensors with one ``Merge(mode=...)`` layer; its
+recurrent layers keep one weight per gate (fused here by :func:`keras1_stored`). Its
 convolution kernels follow ``dim_ordering``: ``"th"`` stores ``(filters, channels, rows,
 cols)``, transposed here to Keras 2's ``(rows, cols, channels, filters)``
 (:func:`keras1_weights`); Theano's flipped kernels are flipped back as for Keras 2 files.
@@ -162,9 +163,50 @@ def keras1_layer(class_name: str, config: dict) -> tuple[str, dict, str | None]:
             layer.take(key)
         # Its running_std holds the moving variance, as Keras 2's moving_variance.
         return (*layer.finish("BatchNormalization"), None)
+    if class_name in _RECURRENT:
+        return _recurrent(layer, class_name)
     if class_name == "Merge":
         return (*_merge(layer), None)
     raise InputError(f"Keras 1 layer class {class_name}: not supported (re-save it with Keras 2)")
+
+
+# Keras 1's recurrent layers: the per-gate weights they may hold, in their order, and where
+# each goes in Keras 2's fused kernels (gate order i, f, c, o and z, r, h).
+_RECURRENT = {"LSTM": (12, (0, 2, 1, 3)), "GRU": (9, (0, 1, 2)), "SimpleRNN": (3, (0,))}
+
+
+def _recurrent(layer: Keras1Layer, class_name: str) -> tuple[str, dict, str | None]:
+    out = layer.out
+    out["units"] = layer.take("output_dim")
+    out["activation"] = layer.take("activation", "tanh")
+    if class_name != "SimpleRNN":
+        out["recurrent_activation"] = layer.take("inner_activation", "hard_sigmoid")
+    out["return_sequences"] = layer.take("return_sequences", False)
+    out["go_backwards"] = layer.take("go_backwards", False)
+    if layer.take("stateful", False):
+        raise layer.refuse("stateful=True")
+    out["dropout"] = layer.take("dropout_W", 0.0)
+    out["recurrent_dropout"] = layer.take("dropout_U", 0.0)
+    for key in ("unroll", "consume_less", "forget_bias_init", "U_regularizer"):
+        layer.take(key)  # unroll and the weight layout change no result
+    if class_name == "GRU":
+        out["reset_after"] = False  # Keras 1's GRU resets before the recurrent product
+    return (*layer.finish(class_name), f"recurrent:{class_name}")
+
+
+def keras1_stored(order: str | None, stored: list) -> list:
+    """A Keras 1 recurrent layer's per-gate weights, fused as Keras 2's loader fused them."""
+    if not order or not order.startswith("recurrent:"):
+        return stored
+    count, gates = _RECURRENT[order.split(":", 1)[1]]
+    if len(stored) != count or count == 3:
+        return stored  # already fused (consume_less="gpu", or a SimpleRNN)
+    arrays = [array for _, array in stored]
+    fused = []
+    for part in range(3):  # W (kernel), U (recurrent kernel), b (bias) of each gate
+        pieces = [arrays[3 * gate + part] for gate in gates]
+        fused.append((("kernel", "recurrent_kernel", "bias")[part], np.concatenate(pieces, -1)))
+    return fused
 
 
 def _merge(layer: Keras1Layer) -> tuple[str, dict]:

@@ -255,11 +255,11 @@ def test_unsupported_keras1_layer_is_named(tmp_path):
     config = {
         "class_name": "Sequential",
         "config": [
-            _layer("LSTM", "lstm_1", output_dim=3, batch_input_shape=[None, 4, 2]),
+            _layer("Highway", "highway_1", batch_input_shape=[None, 4]),
         ],
     }
-    path = _write(tmp_path / "lstm.h5", config, {"lstm_1": []})
-    with pytest.raises(codegen.InputError, match="Keras 1 layer class LSTM"):
+    path = _write(tmp_path / "highway.h5", config, {"highway_1": []})
+    with pytest.raises(codegen.InputError, match="Keras 1 layer class Highway"):
         codegen.convert(path, tmp_path / "out", reader="file", force=True)
     config["config"][0] = _layer("Merge", "merge_1", mode="cos", batch_input_shape=[None, 4])
     path = _write(tmp_path / "cos.h5", config, {"merge_1": []})
@@ -315,3 +315,85 @@ def test_batch_normalization(tmp_path):
     dense.set_weights([kernel, bias])
     norm.set_weights([gamma, beta, mean, variance])
     check_file_port(model, path, tmp_path, inputs=_inputs((5,)))
+
+
+def test_recurrent_layers_with_per_gate_weights(tmp_path):
+    """Keras 1 stored an LSTM's weights per gate (i, c, f, o) and a GRU's (z, r, h)."""
+    rng = np.random.default_rng(3)
+    table = _random((10, 4), rng)
+    lstm = {g: [_random(s, rng) for s in ((4, 3), (3, 3), (3,))] for g in "icfo"}
+    gru = {g: [_random(s, rng) for s in ((3, 2), (2, 2), (2,))] for g in "zrh"}
+    dense, dense_b = _random((2, 1), rng), _random((1,), rng)
+    recurrent = {
+        "activation": "tanh",
+        "inner_activation": "sigmoid",
+        "dropout_W": 0.0,
+        "dropout_U": 0.0,
+        "consume_less": "cpu",
+        "unroll": False,
+        "stateful": False,
+        "go_backwards": False,
+        "init": "glorot_uniform",
+        "inner_init": "orthogonal",
+        "W_regularizer": None,
+        "U_regularizer": None,
+        "b_regularizer": None,
+    }
+    config = {
+        "class_name": "Sequential",
+        "config": [
+            _layer(
+                "Embedding",
+                "embedding_1",
+                input_dim=10,
+                output_dim=4,
+                mask_zero=True,
+                input_length=6,
+                dropout=0.0,
+                init="uniform",
+                W_regularizer=None,
+                activity_regularizer=None,
+                W_constraint=None,
+                batch_input_shape=[None, 6],
+                input_dtype="int32",
+            ),
+            _layer(
+                "LSTM",
+                "lstm_1",
+                output_dim=3,
+                return_sequences=True,
+                forget_bias_init="one",
+                **recurrent,
+            ),
+            _layer("GRU", "gru_1", output_dim=2, return_sequences=False, **recurrent),
+            _layer("Dense", "dense_1", output_dim=1, activation="linear", bias=True),
+        ],
+    }
+    weights = {
+        "embedding_1": [("embedding_1_W", table)],
+        "lstm_1": [(f"lstm_1_{p}_{g}", a) for g in "icfo" for p, a in zip("WUb", lstm[g])],
+        "gru_1": [(f"gru_1_{p}_{g}", a) for g in "zrh" for p, a in zip("WUb", gru[g])],
+        "dense_1": [("dense_1_W", dense), ("dense_1_b", dense_b)],
+    }
+    path = _write(tmp_path / "rnn.h5", config, weights)
+
+    ids = keras.Input((6,), dtype="int32")
+    embedding = layers.Embedding(10, 4, mask_zero=True)
+    lstm_layer = layers.LSTM(3, recurrent_activation="sigmoid", return_sequences=True)
+    gru_layer = layers.GRU(2, recurrent_activation="sigmoid", reset_after=False)
+    head = layers.Dense(1)
+    model = keras.Model(ids, head(gru_layer(lstm_layer(embedding(ids)))))
+    embedding.set_weights([table])
+    fuse = lambda gates, order: [
+        np.concatenate([gates[g][part] for g in order], -1) for part in range(3)
+    ]
+    lstm_layer.set_weights(fuse(lstm, "ifco"))
+    gru_layer.set_weights(fuse(gru, "zrh"))
+    head.set_weights([dense, dense_b])
+
+    def tokens(batch):
+        a = np.random.default_rng(batch).integers(1, 10, size=(batch, 6)).astype("int32")
+        a[:, -2:] = 0
+        return [a]
+
+    check_file_port(model, path, tmp_path, inputs=tokens)
