@@ -232,3 +232,79 @@ def keras1_weights(order: str | None, key: str, array: np.ndarray) -> np.ndarray
     if order == "conv1d" and array.ndim == 4:  # (length, 1, channels, filters)
         return np.ascontiguousarray(array[:, 0])
     return array
+
+
+def keras1_model(entry: dict) -> dict:
+    """A Keras 1 Sequential whose first layer merges other Sequentials (``Merge([left,
+    right])``: a model of several inputs) as the functional config of the same graph; any
+    other model config unchanged. The branches' layers keep their names, as the weights
+    file lists them."""
+    config = entry.get("config")
+    if entry.get("class_name") != "Sequential" or not isinstance(config, list) or not config:
+        return entry
+    if not _is_branch_merge(config[0]):
+        return entry
+    layers, inputs, output = _inline_sequential(config)
+    return {
+        "class_name": "Model",
+        "config": {
+            "name": "sequential",
+            "layers": layers,
+            "input_layers": [[name, 0, 0] for name in inputs],
+            "output_layers": [[output, 0, 0]],
+        },
+    }
+
+
+def _is_branch_merge(entry) -> bool:
+    return (
+        isinstance(entry, dict)
+        and entry.get("class_name") == "Merge"
+        and isinstance((entry.get("config") or {}).get("layers"), list)
+    )
+
+
+def _inline_sequential(entries: list) -> tuple[list, list, str]:
+    """``(layer entries with inbound nodes, input layer names, output layer name)``."""
+    layers: list = []
+    inputs: list = []
+    first = entries[0]
+    if _is_branch_merge(first):
+        outputs = []
+        for branch in first["config"]["layers"]:
+            if not isinstance(branch, dict) or branch.get("class_name") != "Sequential":
+                raise InputError("Keras 1 Merge of something other than Sequential models")
+            branch_layers, branch_inputs, branch_output = _inline_sequential(branch["config"])
+            layers += branch_layers
+            inputs += branch_inputs
+            outputs.append(branch_output)
+        config = {k: v for k, v in first["config"].items() if k != "layers"}
+        layers.append(_entry("Merge", config, [[name, 0, 0] for name in outputs]))
+        rest = entries[1:]
+    else:
+        config = first.get("config") or {}
+        shape = config.get("batch_input_shape")
+        if shape is None:
+            raise InputError(f"Keras 1 Sequential branch {config.get('name')!r} has no input shape")
+        name = f"{config.get('name')}_input"
+        dtype = config.get("input_dtype", "float32")
+        input_config = {"name": name, "batch_input_shape": shape, "input_dtype": dtype}
+        layers.append(_entry("InputLayer", input_config, None))
+        inputs.append(name)
+        rest = entries
+    for entry in rest:
+        previous = layers[-1]["name"]
+        layers.append(_entry(entry["class_name"], entry.get("config") or {}, [[previous, 0, 0]]))
+    return layers, inputs, layers[-1]["name"]
+
+
+def _entry(class_name: str, config: dict, inbound: list | None) -> dict:
+    name = config.get("name")
+    if not isinstance(name, str):
+        raise InputError(f"a Keras 1 {class_name} layer without a name")
+    return {
+        "class_name": class_name,
+        "name": name,
+        "config": config,
+        "inbound_nodes": [] if inbound is None else [inbound],
+    }

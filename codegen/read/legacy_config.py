@@ -28,7 +28,7 @@ from typing import Any
 
 from codegen.errors import InputError
 
-from .keras1_config import keras1_layer
+from .keras1_config import keras1_layer, keras1_model
 
 # Keras 2's hard_sigmoid (0.2 x + 0.5, clipped); Keras 3's "hard_sigmoid" is relu6(x + 3) / 6.
 KERAS2_HARD_SIGMOID = "hard_sigmoid_keras2"
@@ -104,6 +104,8 @@ class _Parser:
 
     # -- models ---------------------------------------------------------------------------
     def model(self, entry: dict) -> ModelSpec:
+        if self.keras1:
+            entry = keras1_model(entry)
         class_name = entry.get("class_name")
         config = entry.get("config")
         if class_name == "Sequential":

@@ -397,3 +397,63 @@ def test_recurrent_layers_with_per_gate_weights(tmp_path):
         return [a]
 
     check_file_port(model, path, tmp_path, inputs=tokens)
+
+
+def test_sequential_of_merged_sequentials(tmp_path):
+    """Keras 1's two-input Sequential: ``Sequential([Merge([left, right]), Dense])``; the
+    weights file lists the branches' layers by name, flattened."""
+    rng = np.random.default_rng(4)
+    left, right = (_random((3, 4), rng), _random((4,), rng)), (
+        _random((2, 4), rng),
+        _random((4,), rng),
+    )
+    head = (_random((8, 2), rng), _random((2,), rng))
+
+    def branch(name, size):
+        dense = _layer(
+            "Dense",
+            name,
+            output_dim=4,
+            activation="relu",
+            bias=True,
+            batch_input_shape=[None, size],
+            input_dtype="float32",
+        )
+        return {"class_name": "Sequential", "config": [dense]}
+
+    config = {
+        "class_name": "Sequential",
+        "config": [
+            _layer(
+                "Merge",
+                "merge_1",
+                layers=[branch("dense_1", 3), branch("dense_2", 2)],
+                mode="concat",
+                concat_axis=-1,
+                mode_type="raw",
+                output_shape=None,
+            ),
+            _layer("Dense", "dense_3", output_dim=2, activation="softmax", bias=True),
+        ],
+    }
+    weights = {
+        "dense_1": [("dense_1_W", left[0]), ("dense_1_b", left[1])],
+        "dense_2": [("dense_2_W", right[0]), ("dense_2_b", right[1])],
+        "dense_3": [("dense_3_W", head[0]), ("dense_3_b", head[1])],
+    }
+    path = _write(tmp_path / "branches.h5", config, weights)
+    a, b = keras.Input((3,)), keras.Input((2,))
+    d1, d2 = layers.Dense(4, activation="relu"), layers.Dense(4, activation="relu")
+    d3 = layers.Dense(2, activation="softmax")
+    model = keras.Model([a, b], d3(layers.Concatenate()([d1(a), d2(b)])))
+    for layer, values in ((d1, left), (d2, right), (d3, head)):
+        layer.set_weights(list(values))
+
+    def inputs(batch):
+        rng = np.random.default_rng(batch)
+        return [
+            rng.standard_normal((batch, 3)).astype("f4"),
+            rng.standard_normal((batch, 2)).astype("f4"),
+        ]
+
+    check_file_port(model, path, tmp_path, inputs=inputs)
