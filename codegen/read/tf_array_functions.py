@@ -29,6 +29,12 @@ def translate(name: str, function: str, first, kwargs: dict, emit: Emit) -> list
         return _one_hot(function, first, kwargs, emit)
     if name in ("pad", "compat.v1.pad"):
         return _pad(function, first, kwargs, emit)
+    if name in ("einsum", "linalg.einsum") and isinstance(first, list):  # from a NodeDef
+        equation = kwargs.get("equation")
+        if not isinstance(equation, str) or set(kwargs) != {"equation"}:
+            raise TFFunctionUnsupported(f"tf.{function} with arguments {sorted(kwargs)}")
+        operands = [_tensor(function, "operand", x) for x in first]
+        return emit("Einsum", {"subscripts": equation}, tuple(operands))
     if name in ("einsum", "linalg.einsum"):
         # tf.einsum(equation, *inputs): TFOpLambda saves the first argument and the keyword
         # arguments only, so the file has the equation but not the tensors (tf-keras cannot

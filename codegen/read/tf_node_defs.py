@@ -158,6 +158,9 @@ def node_def_call(config: dict, tensors: list) -> tuple[str, Any, dict]:
                 "transpose_b": bool(_attr(attrs, flags[1], False)),
             },
         )
+    elif op == "Einsum" and inputs:
+        known.add("equation")  # the NodeDef has every operand, unlike a TFOpLambda node
+        call = "einsum", list(inputs), {"equation": _attr(attrs, "equation", "")}
     elif op in _ARRAY_OPS:
         call = _array_op(op, inputs, attrs, known)
     else:

@@ -226,3 +226,38 @@ def _array_inputs(batch):
         rng.standard_normal((batch, 4, 6)).astype("float32"),
         rng.integers(-1, 4, size=(batch, 5)).astype("int32"),
     ]
+
+
+def test_einsum_node_def_of_tf_2_3(tmp_path):
+    """A TensorFlowOpLayer's NodeDef lists every einsum operand (TFOpLambda loses them)."""
+    import base64
+
+    K = tf_keras()
+    import tensorflow as tf
+
+    x = K.Input((4, 6))
+    a = K.layers.Dense(5, name="a")(x)
+    b = K.layers.Dense(5, name="b")(x)
+    model = K.Model(x, tf.einsum("bij,bkj->bik", a, b))  # runs in memory
+    (name,) = [layer.name for layer in model.layers if layer.__class__.__name__ == "TFOpLambda"]
+    equation = {"s": base64.b64encode(b"bij,bkj->bik").decode()}
+
+    def edit(config):
+        layers = [entry for entry in config["config"]["layers"] if entry["name"] != name]
+        layers.append(
+            _op_layer(
+                name,
+                "Einsum",
+                ["a", "b"],
+                ["a", "b"],
+                None,
+                {"equation": equation, "N": {"i": "2"}},
+            )
+        )
+        config["config"]["layers"] = layers
+        return config
+
+    path = save(model, tmp_path / "tf24_einsum.h5")
+    old = rewrite_config(path, tmp_path / "tf23_einsum.h5", edit, "2.3.0-tf")
+    result = check_file_port(model, old, tmp_path)
+    assert "torch.einsum(" in result.module_path.read_text()
