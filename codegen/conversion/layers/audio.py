@@ -5,6 +5,7 @@ filter bank, computed in the module as Keras computes it)."""
 
 from __future__ import annotations
 
+import math
 import numbers
 
 from codegen.ir.layout import channels_first, keras_order
@@ -64,7 +65,7 @@ def stft_spectrogram(call, ctx: CallContext) -> None:
 
 def _number(cfg, name: str, default) -> float:
     value = cfg.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise Unsupported(f"{name}={value!r}")
     return value
 
