@@ -88,8 +88,10 @@ def check_file_port(
     tol: float = 1e-5,
     batch_sizes=(1, 3),
     source_checks: bool = False,
+    dtypes: bool = False,
 ):
-    """Convert ``path`` with the file reader and compare with ``model`` (tf-keras)."""
+    """Convert ``path`` with the file reader and compare with ``model`` (tf-keras); with
+    ``dtypes``, each output's dtype too."""
     out = tmp_path / f"port_{path.stem}"
     result = codegen.convert(path, out, reader="file", force=True)
     assert result.reader == "file"
@@ -113,6 +115,8 @@ def check_file_port(
             inverse = [perm.index(k) for k in range(len(perm))]
             value = out_tensor.permute(*inverse).numpy()
             assert value.shape == ref.shape, (i, value.shape, ref.shape)
+            if dtypes:
+                assert value.dtype == ref.dtype, (i, value.dtype, ref.dtype)
             delta = float(np.max(np.abs(value.astype(np.float64) - ref))) if ref.size else 0.0
             bound = tol * max(1.0, float(np.max(np.abs(ref)))) if ref.size else tol
             assert (

@@ -175,6 +175,8 @@ class ClassBuilder:
             ctx = CallContext(self, call)
             try:
                 if layer.subgraph is not None:
+                    if layer.unsupported:  # the reader found what the nested graph misses
+                        raise Unsupported(layer.unsupported)
                     convert_nested(call, ctx)
                 else:
                     conv = self.session.registry.converter_for(layer, _missing_text(layer))

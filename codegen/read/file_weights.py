@@ -15,6 +15,7 @@ from codegen.errors import InputError
 from codegen.ir.graph import Graph, Layer
 
 from .graph_order import operations
+from .keras1_config import keras1_stored, keras1_weights
 from .layers import stored_variables
 from .legacy_config import LayerSpec, ModelSpec
 from .stored_weights import (
@@ -37,7 +38,7 @@ class WeightLoading:
     graph: Graph | None
     layers: dict[str, Layer]
     specs: dict[int, LayerSpec]
-    children: dict[int, "WeightLoading"]
+    children: dict[int, WeightLoading]
     trainable: bool
     theano: bool
 
@@ -104,6 +105,7 @@ class WeightLoading:
                 continue
             expected = self._expected(layer, spec)
             stored = legacy_group_weights(group) if group is not None else []
+            stored = keras1_stored(spec.keras1_kernel, stored)
             if expected is None:
                 arrays = {"/".join(name_parts(n)[-1:]): a for n, a in stored}
                 self._store(layer, spec, [], arrays)
@@ -120,6 +122,8 @@ class WeightLoading:
         """Variables as a Keras 2 file stored them -> as Keras 3 holds them."""
         if spec.cudnn:
             arrays = {k: from_cudnn(k, v) for k, v in arrays.items()}
+        if spec.keras1_kernel:
+            arrays = {k: keras1_weights(spec.keras1_kernel, k, v) for k, v in arrays.items()}
         if self.theano:
             arrays = {k: from_theano(spec.class_name, k, v) for k, v in arrays.items()}
         return arrays

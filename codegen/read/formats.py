@@ -138,6 +138,12 @@ def open_model_file(path: str | os.PathLike) -> ModelFile:
             weights = f
         else:
             weights = None
+        if weights is not None:  # Keras 1-2.0 wrote both with the weights only
+            wattrs = weights.attrs
+            if version is None and "keras_version" in wattrs:
+                version = _text(wattrs["keras_version"])
+            if backend is None and "backend" in wattrs:
+                backend = _text(wattrs["backend"])
         return ModelFile(path, "h5", config, version, backend, weights, [f])
 
     try:

@@ -16,23 +16,18 @@ executed: a ``Lambda`` layer is reported as unsupported, never unmarshalled.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from typing import Any
 
 from codegen.errors import InputError
 from codegen.ir.graph import Call, Graph, Layer, Tensor, TensorRef
 
+from .file_masks import MaskPropagation, _flatten
 from .file_weights import WeightLoading
 from .formats import ModelFile, open_model_file
 from .graph_order import ordered_graph
 from .layers import (
-    is_merge,
-    is_rnn,
-    keeps_mask,
     shape_rule,
-    takes_mask,
-    training_default,
 )
 from .legacy_config import TF_OP_LAYERS, LayerSpec, ModelSpec, NodeSpec, Ref, parse_model
 from .shapes import ShapeError, Site, infer, infer_graph
@@ -108,28 +103,33 @@ def spec_has_lambda(model_file: ModelFile) -> list[str]:
     return found
 
 
-_MASK_FLAG = object()  # a Keras 3 mask recorded in the file: only whether there is one matters
-
-
-def _flatten(value) -> list:
-    if isinstance(value, (list, tuple)):
-        return [x for v in value for x in _flatten(v)]
-    if isinstance(value, dict):
-        return [x for k in sorted(value) for x in _flatten(value[k])]
-    return [value]
-
-
-class _ModelBuilder(WeightLoading):
+class _ModelBuilder(WeightLoading, MaskPropagation):
     """Builds the Graph of one (possibly nested) model spec."""
 
     def __init__(
-        self, spec: ModelSpec, trainable: bool = True, converts: ConverterCheck = builtin_facts
+        self,
+        spec: ModelSpec,
+        trainable: bool = True,
+        converts: ConverterCheck = builtin_facts,
+        input_masks: tuple | None = None,
+        nested: bool = False,
     ) -> None:
         self.spec = spec
         self.converts = converts
+        # A nested model called on masked tensors: the shape of each input's mask (or None);
+        # the masks become extra inputs of its graph, after the model's own.
+        self.input_masks = input_masks
         # Keras 2 configs and Sequential configs do not record what Keras 3 adds to each call
-        # (masks and their operations, ``training``): make them as Keras 3 would.
-        self.synthesize_masks = spec.legacy or spec.class_name == "Sequential"
+        # (masks and their operations, ``training``): make them as Keras 3 would; inside a
+        # model called with masks, the config recorded none of them either.
+        self.synthesize_masks = (
+            spec.legacy or spec.class_name == "Sequential" or input_masks is not None
+        )
+        # Keras 2's nested models pass their outputs' masks on (Functional.compute_mask): they
+        # become extra outputs of the graph, ``output_masks`` saying which output has which.
+        self.export_masks = nested and spec.legacy
+        self.output_masks: list[tuple[int, int]] = []
+        self.nested_masks: dict[int, tuple] = {}  # id(Layer) of a nested model -> input_masks
         self.trainable = trainable and spec.trainable
         self.layers: dict[str, Layer] = {}
         self.specs: dict[int, LayerSpec] = {}  # id(Layer) -> spec (None for synthetic ones)
@@ -159,9 +159,7 @@ class _ModelBuilder(WeightLoading):
                 "rewrite it with built-in layers or keras.ops"
             )
         if spec.model is not None:
-            child = _ModelBuilder(spec.model, self.trainable and spec.trainable, self.converts)
-            layer.subgraph = child.build()
-            self.children[id(layer)] = child
+            self._build_nested(layer, spec)
         if spec.class_name == "TimeDistributed":
             inner = spec.config.get("layer")
             if isinstance(inner, dict) and inner.get("class_name") in (
@@ -176,6 +174,17 @@ class _ModelBuilder(WeightLoading):
         self.layers[spec.name] = layer
         self.specs[id(layer)] = spec
         return layer
+
+    def _build_nested(self, layer: Layer, spec: LayerSpec, input_masks=None) -> None:
+        child = _ModelBuilder(
+            spec.model,
+            self.trainable and spec.trainable,
+            self.converts,
+            input_masks=input_masks,
+            nested=True,
+        )
+        layer.subgraph = child.build()
+        self.children[id(layer)] = child
 
     def _synthetic_layer(
         self, base: str, class_name: str, config: dict, is_op: bool, own: bool = False
@@ -288,6 +297,7 @@ class _ModelBuilder(WeightLoading):
         for layer_spec in spec.layers:
             if layer_spec.class_name == "InputLayer":
                 self._input(layer_spec)
+        mask_inputs = self._mask_inputs()
         recorded = self._recorded_shapes()
         # Keras's own order: sweep the layers, calling each node whose inputs exist.
         while pending:
@@ -312,8 +322,14 @@ class _ModelBuilder(WeightLoading):
                     f"model {spec.name!r}: the calls of {missing[:5]} refer to layers or calls "
                     "the config does not define"
                 )
-        inputs = [self._tensor(r) for r in spec.inputs]
+        inputs = [self._tensor(r) for r in spec.inputs] + mask_inputs
         outputs = [self._tensor(r) for r in spec.outputs]
+        if self.export_masks:
+            for i, tensor in enumerate(list(outputs)):
+                mask = self.masks.get(id(tensor))
+                if isinstance(mask, Tensor):
+                    self.output_masks.append((i, len(outputs)))
+                    outputs.append(mask)
         self.graph = ordered_graph(spec, inputs, outputs, self.calls)
         return self.graph
 
@@ -343,16 +359,36 @@ class _ModelBuilder(WeightLoading):
         dtype = cfg.get("dtype") or "float32"
         if isinstance(dtype, dict):
             dtype = (dtype.get("config") or {}).get("name", "float32")
+        self.outputs[(spec.name, 0)] = [self._input_tensor(layer, tuple(shape), str(dtype))]
+
+    def _input_tensor(self, layer: Layer, shape: tuple, dtype: str) -> Tensor:
         call = Call(layer=layer, inputs=[], outputs=[])
         call.index = len(layer.calls)
         layer.calls.append(call)
-        tensor = Tensor(shape=tuple(shape), dtype=str(dtype), producer=call, index=0)
+        tensor = Tensor(shape=shape, dtype=dtype, producer=call, index=0)
         call.outputs.append(tensor)
         self.calls.append(call)
-        self.outputs[(spec.name, 0)] = [tensor]
+        return tensor
+
+    def _extend_unknown(self, outputs: list[Tensor], index: int) -> None:
+        """An unsupported call with more outputs than known (tf.split): keep the graph
+        connected up to output ``index``; the call itself is reported."""
+        producer = outputs[0].producer if outputs else None
+        while index >= len(outputs) and producer is not None and id(producer) in self.unknown:
+            outputs.append(
+                Tensor(
+                    shape=outputs[0].shape,
+                    dtype=outputs[0].dtype,
+                    producer=producer,
+                    index=len(outputs),
+                )
+            )
+            producer.outputs.append(outputs[-1])
 
     def _tensor(self, ref: Ref) -> Tensor:
         outputs = self.outputs.get((ref.layer, ref.node))
+        if outputs is not None:
+            self._extend_unknown(outputs, ref.tensor)
         if outputs is None or ref.tensor >= len(outputs):
             raise InputError(
                 f"model {self.spec.name!r}: no tensor {ref.layer}[{ref.node}][{ref.tensor}]"
@@ -371,23 +407,7 @@ class _ModelBuilder(WeightLoading):
                     self.spec.layer(v.layer)  # InputError for a layer that does not exist
                     missing = True
                     return None
-                producer = outputs[0].producer if outputs else None
-                while (
-                    v.tensor >= len(outputs)
-                    and producer is not None
-                    and id(producer) in self.unknown
-                ):
-                    # An unsupported call with more outputs than known (tf.split): keep the
-                    # graph connected; the call itself is reported.
-                    outputs.append(
-                        Tensor(
-                            shape=outputs[0].shape,
-                            dtype=outputs[0].dtype,
-                            producer=producer,
-                            index=len(outputs),
-                        )
-                    )
-                    producer.outputs.append(outputs[-1])
+                self._extend_unknown(outputs, v.tensor)
                 if v.tensor >= len(outputs):
                     raise InputError(
                         f"model {self.spec.name!r}: {v.layer!r} has no output {v.tensor}"
@@ -421,6 +441,11 @@ class _ModelBuilder(WeightLoading):
             call = self._make_call(layer, args, kwargs, recorded)
             self._propagate_mask(spec, call, args, kwargs)
             outputs = call.outputs
+            child = self.children.get(id(layer)) if spec.model is not None else None
+            if child is not None and child.output_masks:
+                for i, j in child.output_masks:  # a Keras 2 nested model's output masks
+                    self._set_mask(outputs[i], outputs[j])
+                outputs = outputs[: len(child.spec.outputs)]
         self.outputs[(spec.name, position)] = outputs
 
     # -- TensorFlow functions ---------------------------------------------------------------
@@ -466,115 +491,6 @@ class _ModelBuilder(WeightLoading):
             self.calls.append(call)
             self.unknown.add(id(call))
             return call.outputs
-
-    # -- masks ----------------------------------------------------------------------------
-    def _first_tensor(self, args) -> Tensor | None:
-        first = args[0] if args else None
-        if isinstance(first, (list, tuple)) and first:
-            first = first[0]
-        return first if isinstance(first, Tensor) else None
-
-    def _mask_arguments(self, spec: LayerSpec, args: tuple, kwargs: dict):
-        """The call arguments Keras 3 adds itself (a config without nodes cannot say)."""
-        if not self.synthesize_masks:
-            return args, kwargs
-        kwargs = dict(kwargs)
-        kind = spec.class_name
-        training = training_default(kind)
-        if training is not None and "training" not in kwargs:
-            kwargs["training"] = training
-        if (takes_mask(kind) or spec.model is not None) and "mask" not in kwargs:
-            first = self._first_tensor(args)
-            mask = self.masks.get(id(first)) if first is not None else None
-            if mask is not None and spec.model is not None:
-                raise FileReaderUnsupported(
-                    f"model {spec.name!r} is called on a tensor with a Keras mask, which the "
-                    "file reader does not pass into nested models"
-                )
-            if kind == "BatchNormalization" and self.spec.legacy:
-                mask = None  # Keras 2 has no mask argument here; BN ignores masks at inference
-            kwargs["mask"] = mask
-        return args, kwargs
-
-    def _propagate_mask(self, spec: LayerSpec, call: Call, args, kwargs) -> None:
-        kind = spec.class_name
-        first = self._first_tensor(args)
-        explicit = kwargs.get("mask") if isinstance(kwargs, dict) else None
-        if isinstance(explicit, Tensor):
-            previous = explicit
-        else:
-            previous = self.masks.get(id(first)) if first is not None else None
-        mask = None
-        if kind == "Embedding":
-            if spec.config.get("mask_zero"):
-                mask = (
-                    self._op_mask(spec, "NotEqual", {}, (first, 0))
-                    if self.synthesize_masks
-                    else _MASK_FLAG
-                )
-        elif kind == "Masking":
-            if self.synthesize_masks:
-                value = spec.config.get("mask_value", 0.0)
-                not_equal = self._op_mask(spec, "NotEqual", {}, (first, value))
-                mask = self._op_mask(spec, "Any", {"axis": -1, "keepdims": False}, (not_equal,))
-            else:
-                mask = _MASK_FLAG
-        elif is_rnn(kind) or kind == "Bidirectional":
-            cfg = (
-                spec.config.get("layer", {}).get("config", {})
-                if kind == "Bidirectional"
-                else spec.config
-            )
-            if cfg.get("return_sequences") and previous is not None:
-                mask = previous
-                n_merged = (
-                    2
-                    if kind == "Bidirectional" and spec.config.get("merge_mode", "concat") is None
-                    else 1
-                )
-                for tensor in call.outputs[:n_merged]:
-                    self._set_mask(tensor, mask)
-            return
-        elif is_merge(kind):
-            masks = [self.masks.get(id(t)) for t in _flatten(args) if isinstance(t, Tensor)]
-            if any(m is not None for m in masks):
-                if self.synthesize_masks:
-                    if any(m is None for m in masks) or len({id(m) for m in masks}) != 1:
-                        raise FileReaderUnsupported(
-                            f"layer {spec.name!r} ({kind}) merges inputs with different Keras masks"
-                        )
-                    mask = masks[0]
-                elif all(m is not None for m in masks):
-                    mask = _MASK_FLAG
-        elif kind in ("Attention", "AdditiveAttention"):
-            inputs = args[0] if args else None
-            query = inputs[0] if isinstance(inputs, (list, tuple)) and inputs else None
-            mask = self.masks.get(id(query)) if isinstance(query, Tensor) else None
-            if mask is not None and not self.synthesize_masks:
-                mask = _MASK_FLAG
-        elif keeps_mask(kind):
-            mask = previous
-        elif (
-            previous is not None
-            and self.synthesize_masks
-            and (spec.model is not None or kind == "Concatenate")
-        ):
-            raise FileReaderUnsupported(
-                f"layer {spec.name!r} ({kind}) receives a Keras mask, which the file reader "
-                "does not pass through it"
-            )
-        if mask is not None and call.outputs:
-            self._set_mask(call.outputs[0], mask)
-
-    def _set_mask(self, tensor: Tensor, mask) -> None:
-        self.masks[id(tensor)] = mask
-        tensor.masked = True
-
-    def _op_mask(self, spec: LayerSpec, class_name: str, config: dict, args: tuple) -> Tensor:
-        base = re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower()
-        layer = self._synthetic_layer(base, class_name, config, True)
-        (tensor,) = self._make_call(layer, args, {}).outputs
-        return tensor
 
     def all_mismatches(self) -> list[str]:
         found = list(self.mismatches)

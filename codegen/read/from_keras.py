@@ -205,6 +205,8 @@ class _GraphReader:
 
     def _call(self, op: Any, node_index: int, node: Any, keras: Any) -> Call:
         layer = self._layer(op, keras)
+        if layer.subgraph is not None:
+            self._nested_masks(layer, node.arguments.kwargs.get("mask"))
         input_kts = list(node.input_tensors)
         inputs = [self._tensor(t) for t in input_kts]
         positions = {id(t): i for i, t in enumerate(input_kts)}
@@ -229,6 +231,16 @@ class _GraphReader:
             tensor.index = i
             call.outputs.append(tensor)
         return call
+
+    def _nested_masks(self, layer: Layer, mask: Any) -> None:
+        """Keras sets the masks a nested model is called with on its inputs, and each inner
+        layer takes them from there: the graph Keras recorded for the model has none."""
+        masks = list(mask) if isinstance(mask, (list, tuple)) else [mask]
+        if any(m is not None for m in masks):
+            layer.unsupported = (
+                "called with a Keras mask, which this reader does not pass into nested "
+                "models; save the model (.keras) and convert the file: the file reader does"
+            )
 
 
 def _normalization_constants(op: Any, layer: Layer) -> None:

@@ -28,6 +28,8 @@ from typing import Any
 
 from codegen.errors import InputError
 
+from .keras1_config import keras1_layer, keras1_model
+
 # Keras 2's hard_sigmoid (0.2 x + 0.5, clipped); Keras 3's "hard_sigmoid" is relu6(x + 3) / 6.
 KERAS2_HARD_SIGMOID = "hard_sigmoid_keras2"
 
@@ -68,6 +70,7 @@ class LayerSpec:
     custom: str | None = None  # registered name of a class Keras does not define
     trainable: bool = True
     cudnn: bool = False  # a Keras 2 CuDNNLSTM/CuDNNGRU (in cuDNN's weight layout), read as LSTM/GRU
+    keras1_kernel: str | None = None  # a Keras 1 kernel layout (keras1_config.keras1_weights)
 
 
 @dataclass
@@ -97,14 +100,12 @@ def parse_model(entry: Any, keras_major: int) -> ModelSpec:
 class _Parser:
     def __init__(self, keras_major: int) -> None:
         self.legacy = keras_major < 3
-        if keras_major < 2:
-            raise InputError(
-                "saved by Keras 1: its configs use names Keras 2 replaced; load and re-save it "
-                "with Keras 2 first"
-            )
+        self.keras1 = keras_major < 2  # configs read as Keras 2 reads them (keras1_config)
 
     # -- models ---------------------------------------------------------------------------
     def model(self, entry: dict) -> ModelSpec:
+        if self.keras1:
+            entry = keras1_model(entry)
         class_name = entry.get("class_name")
         config = entry.get("config")
         if class_name == "Sequential":
@@ -145,8 +146,12 @@ class _Parser:
             )
             if class_name in CUDNN:
                 class_name, config = CUDNN[class_name], cudnn_config(CUDNN[class_name], config)
+        keras1_kernel = None
+        if self.keras1 and class_name not in MODEL_CLASSES:
+            class_name, config, keras1_kernel = keras1_layer(class_name, config)
         spec = LayerSpec(name=name, class_name=class_name, config=_clean(config), is_op=is_op)
         spec.cudnn = cudnn
+        spec.keras1_kernel = keras1_kernel
         spec.trainable = config.get("trainable", True) is not False
         if isinstance(module, str) and not module.startswith(("keras", "tf_keras", "tensorflow")):
             spec.custom = registered or f"{module}.{class_name}"
@@ -190,7 +195,7 @@ class _Parser:
                     f"Sequential model {name!r} was saved before it was built: its input shape "
                     "is unknown (build it on an Input and save it again)"
                 )
-            dtype = first_config.get("dtype")
+            dtype = first_config.get("dtype") or first_config.get("input_dtype")  # Keras 1
             if not isinstance(dtype, str):
                 dtype = "float32"
             input_name = (

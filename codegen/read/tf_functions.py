@@ -17,20 +17,21 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
 from codegen.ir.graph import Tensor
 
-
-class TFFunctionUnsupported(Exception):
-    """A TensorFlow function (or argument) without a keras.ops equivalent here."""
-
-
-# emit(class_name, config, args, kwargs=None, is_op=True) -> output tensors
-Emit = Callable[..., list]
+from . import tf_array_functions
+from .tf_arguments import (
+    Emit,
+    TFFunctionUnsupported,
+    _int_list,
+    _params,
+    _scalar,
+    _show,
+    _tensor,
+)
 
 _BINARY = {
     "__operators__.add": "Add",
@@ -122,50 +123,6 @@ def canonical(function: str) -> str:
     ):
         return "math." + function[len("compat.v1.math.") :]
     return function
-
-
-def _params(function: str, first, kwargs: dict, names: tuple[str, ...], defaults: dict) -> dict:
-    """Arguments by name: ``first`` is the first parameter; ``name=`` is ignored."""
-    values = dict(defaults)
-    values[names[0]] = first
-    for key, value in kwargs.items():
-        if key == "name":
-            continue
-        if key not in names:
-            raise TFFunctionUnsupported(f"tf.{function} with argument {key}={_show(value)}")
-        values[key] = value
-    return values
-
-
-def _show(value) -> str:
-    if isinstance(value, Tensor):
-        return "<tensor>"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _scalar(function: str, what: str, value) -> Any:
-    if isinstance(value, bool) or not isinstance(value, numbers.Number):
-        raise TFFunctionUnsupported(f"tf.{function} with {what}={_show(value)} (only numbers)")
-    return value
-
-
-def _int_list(function: str, what: str, value) -> list[int] | int | None:
-    if value is None or isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, (list, tuple)) and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        return list(value)
-    raise TFFunctionUnsupported(
-        f"tf.{function} with {what}={_show(value)} (only constant integers)"
-    )
-
-
-def _tensor(function: str, what: str, value) -> Tensor:
-    if not isinstance(value, Tensor):
-        raise TFFunctionUnsupported(f"tf.{function} with a constant {what} ({_show(value)})")
-    return value
 
 
 def _operand(function: str, value):
@@ -382,10 +339,13 @@ def translate(function: str, first, kwargs: dict, emit: Emit) -> list:
             ("x", "axis", "exclusive", "reverse"),
             {"axis": 0, "exclusive": False, "reverse": False},
         )
-        if p["exclusive"] or p["reverse"]:
-            raise TFFunctionUnsupported(f"tf.{function} with exclusive/reverse")
         kind = "Cumsum" if name == "math.cumsum" else "Cumprod"
-        config = {"axis": _int_list(function, "axis", p["axis"]), "dtype": None}
+        axis = _int_list(function, "axis", p["axis"])
+        if not isinstance(axis, int):
+            raise TFFunctionUnsupported(f"tf.{function} with axis={_show(axis)}")
+        config = {"axis": axis, "dtype": None}
+        # TensorFlow-only options, read by the Cumsum/Cumprod converter.
+        config |= {key: True for key in ("exclusive", "reverse") if p[key]}
         return emit(kind, config, (_tensor(function, "input", p["x"]),))
     if name in ("math.argmax", "math.argmin", "argmax", "argmin"):
         p = _params(
@@ -495,6 +455,9 @@ def translate(function: str, first, kwargs: dict, emit: Emit) -> list:
         x = _tensor(function, "input", p["tensor"])
         key = _slice_key(p.get("slice_spec"))
         return emit("GetItem", {}, (x, key))
+    outputs = tf_array_functions.translate(name, function, first, kwargs, emit)
+    if outputs is not None:
+        return outputs
     raise TFFunctionUnsupported(f"TensorFlow function tf.{function} is not supported")
 
 

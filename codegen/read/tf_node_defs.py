@@ -158,6 +158,11 @@ def node_def_call(config: dict, tensors: list) -> tuple[str, Any, dict]:
                 "transpose_b": bool(_attr(attrs, flags[1], False)),
             },
         )
+    elif op == "Einsum" and inputs:
+        known.add("equation")  # the NodeDef has every operand, unlike a TFOpLambda node
+        call = "einsum", list(inputs), {"equation": _attr(attrs, "equation", "")}
+    elif op in _ARRAY_OPS:
+        call = _array_op(op, inputs, attrs, known)
     else:
         raise TFFunctionUnsupported(
             f"TensorFlow op {op!r} saved by tf.keras 2.0-2.3 (TensorFlowOpLayer) is not supported"
@@ -166,6 +171,67 @@ def node_def_call(config: dict, tensors: list) -> tuple[str, Any, dict]:
     if unknown:
         raise TFFunctionUnsupported(f"TensorFlow op {op!r} with attribute(s) {', '.join(unknown)}")
     return call
+
+
+_ARRAY_OPS = {
+    "Cumsum": 2,
+    "Cumprod": 2,
+    "Pad": 2,
+    "PadV2": 3,
+    "MirrorPad": 2,
+    "OneHot": 4,
+    "TopKV2": 2,
+    "Split": 2,
+    "SplitV": 3,
+    "Unpack": 1,
+}
+
+
+def _array_op(op: str, inputs: list, attrs: dict, known: set) -> tuple[str, Any, dict]:
+    """The ops of :mod:`codegen.read.tf_array_functions` and cumulative sums, by input count."""
+    if len(inputs) != _ARRAY_OPS[op]:
+        raise TFFunctionUnsupported(f"TensorFlow op {op!r} with {len(inputs)} inputs")
+    if op in ("Cumsum", "Cumprod"):
+        known.update(("exclusive", "reverse"))
+        options = {k: bool(_attr(attrs, k, False)) for k in ("exclusive", "reverse")}
+        function = "math.cumsum" if op == "Cumsum" else "math.cumprod"
+        return function, inputs[0], {"axis": inputs[1], **options}
+    if op in ("Pad", "PadV2"):
+        known.add("Tpaddings")
+        values = {"constant_values": inputs[2]} if op == "PadV2" else {}
+        return "pad", inputs[0], {"paddings": inputs[1], **values}
+    if op == "MirrorPad":
+        known.update(("Tpaddings", "mode"))
+        return "pad", inputs[0], {"paddings": inputs[1], "mode": _attr(attrs, "mode", "?")}
+    if op == "OneHot":
+        known.update(("TI", "axis"))
+        depth, on, off = inputs[1:]
+        options = {"on_value": on, "off_value": off, "axis": int(_attr(attrs, "axis", -1))}
+        dtype = _DTYPES.get(str(_attr(attrs, "T", "")))
+        return "one_hot", inputs[0], {"depth": depth, "dtype": dtype, **options}
+    if op == "TopKV2":
+        known.update(("sorted", "Tk"))
+        return (
+            "math.top_k",
+            inputs[0],
+            {"k": inputs[1], "sorted": bool(_attr(attrs, "sorted", True))},
+        )
+    if op == "Split":
+        known.add("num_split")
+        return (
+            "split",
+            inputs[1],
+            {"num_or_size_splits": int(_attr(attrs, "num_split", 1)), "axis": inputs[0]},
+        )
+    if op == "SplitV":
+        known.update(("num_split", "Tlen"))
+        return "split", inputs[0], {"num_or_size_splits": inputs[1], "axis": inputs[2]}
+    known.update(("num", "axis"))  # Unpack
+    return (
+        "unstack",
+        inputs[0],
+        {"num": int(_attr(attrs, "num", 0)), "axis": int(_attr(attrs, "axis", 0))},
+    )
 
 
 def _attr(attrs: dict, name: str, default):

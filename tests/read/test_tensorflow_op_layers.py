@@ -117,12 +117,147 @@ def test_unknown_op_is_named(tmp_path):
 
     def edit(config):
         config["config"]["layers"] = [config["config"]["layers"][0]] + [
-            _op_layer(
-                name, "Cumsum", [x.name, "axis"], [config["config"]["layers"][0]["name"]], {"1": 0}
-            )
+            _op_layer(name, "Lgamma", [x.name], [config["config"]["layers"][0]["name"]])
         ]
         return config
 
-    old = rewrite_config(path, tmp_path / "cumsum.h5", edit, "2.3.0-tf")
-    with pytest.raises(codegen.UnsupportedError, match="TensorFlow op 'Cumsum'"):
+    old = rewrite_config(path, tmp_path / "lgamma.h5", edit, "2.3.0-tf")
+    with pytest.raises(codegen.UnsupportedError, match="TensorFlow op 'Lgamma'"):
         codegen.convert(old, tmp_path / "out", reader="file", force=True)
+
+
+def test_array_node_defs_of_tf_2_3(tmp_path):
+    """Cumsum, Pad/PadV2/MirrorPad, Split/SplitV, Unpack, TopKV2 and OneHot NodeDefs."""
+    import base64
+
+    K = tf_keras()
+    import tensorflow as tf
+
+    x = K.Input((4, 6))
+    ids = K.Input((5,), dtype="int32")
+    y = K.layers.Dense(6, name="dense")(x)
+    first, second = tf.split(y, 2, axis=2)
+    steps = tf.unstack(y, axis=1)
+    values, indices = tf.math.top_k(y, k=3)
+    _, wide = tf.split(y, [2, 4], axis=2)
+    outs = [
+        tf.math.cumsum(y, axis=1, exclusive=True, reverse=True),
+        tf.pad(y, [[0, 0], [1, 2], [0, 1]], mode="REFLECT"),
+        tf.pad(y, [[0, 0], [1, 0], [0, 0]], constant_values=2.0),
+        first,
+        second,
+        steps[0],
+        steps[3],
+        values,
+        indices,
+        tf.one_hot(ids, 3, on_value=2.0, off_value=-1.0),
+        wide,
+    ]
+    model = K.Model([x, ids], outs)
+    names = [layer.name for layer in model.layers if layer.__class__.__name__ == "TFOpLambda"]
+    assert len(names) == 8
+    cumsum, mirror, pad, split, unstack, top_k, one_hot, split_v = names
+    i32 = {"type": "DT_INT32"}
+    mode = {"s": base64.b64encode(b"REFLECT").decode()}
+
+    def edit(config):
+        layers = config["config"]["layers"]
+        keep = [entry for entry in layers if entry["name"] not in names]
+        keep += [
+            _op_layer(
+                cumsum,
+                "Cumsum",
+                ["d", "a"],
+                ["dense"],
+                {"1": 1},
+                {"exclusive": {"b": True}, "reverse": {"b": True}, "Tidx": i32},
+            ),
+            _op_layer(
+                mirror,
+                "MirrorPad",
+                ["d", "p"],
+                ["dense"],
+                {"1": [[0, 0], [1, 2], [0, 1]]},
+                {"mode": mode, "Tpaddings": i32},
+            ),
+            _op_layer(
+                pad,
+                "PadV2",
+                ["d", "p", "c"],
+                ["dense"],
+                {"1": [[0, 0], [1, 0], [0, 0]], "2": 2.0},
+                {"Tpaddings": i32},
+            ),
+            _op_layer(split, "Split", ["a", "d"], ["dense"], {"0": 2}, {"num_split": {"i": "2"}}),
+            _op_layer(
+                unstack, "Unpack", ["d"], ["dense"], None, {"num": {"i": "4"}, "axis": {"i": "1"}}
+            ),
+            _op_layer(top_k, "TopKV2", ["d", "k"], ["dense"], {"1": 3}, {"sorted": {"b": True}}),
+            _op_layer(
+                one_hot,
+                "OneHot",
+                ["i", "n", "on", "off"],
+                [model.inputs[1].name],
+                {"1": 3, "2": 2.0, "3": -1.0},
+                {"axis": {"i": "-1"}, "TI": i32},
+            ),
+            _op_layer(
+                split_v,
+                "SplitV",
+                ["d", "s", "a"],
+                ["dense"],
+                {"1": [2, 4], "2": 2},
+                {"num_split": {"i": "2"}, "Tlen": i32},
+            ),
+        ]
+        config["config"]["layers"] = keep
+        return config
+
+    path = save(model, tmp_path / "tf24_array.h5")
+    old = rewrite_config(path, tmp_path / "tf23_array.h5", edit, "2.3.0-tf")
+    check_file_port(model, old, tmp_path, inputs=_array_inputs, dtypes=True)
+
+
+def _array_inputs(batch):
+    import numpy as np
+
+    rng = np.random.default_rng(batch)
+    return [
+        rng.standard_normal((batch, 4, 6)).astype("float32"),
+        rng.integers(-1, 4, size=(batch, 5)).astype("int32"),
+    ]
+
+
+def test_einsum_node_def_of_tf_2_3(tmp_path):
+    """A TensorFlowOpLayer's NodeDef lists every einsum operand (TFOpLambda loses them)."""
+    import base64
+
+    K = tf_keras()
+    import tensorflow as tf
+
+    x = K.Input((4, 6))
+    a = K.layers.Dense(5, name="a")(x)
+    b = K.layers.Dense(5, name="b")(x)
+    model = K.Model(x, tf.einsum("bij,bkj->bik", a, b))  # runs in memory
+    (name,) = [layer.name for layer in model.layers if layer.__class__.__name__ == "TFOpLambda"]
+    equation = {"s": base64.b64encode(b"bij,bkj->bik").decode()}
+
+    def edit(config):
+        layers = [entry for entry in config["config"]["layers"] if entry["name"] != name]
+        layers.append(
+            _op_layer(
+                name,
+                "Einsum",
+                ["a", "b"],
+                ["a", "b"],
+                None,
+                {"equation": equation, "N": {"i": "2"}},
+            )
+        )
+        config["config"]["layers"] = layers
+        return config
+
+    path = save(model, tmp_path / "tf24_einsum.h5")
+    old = rewrite_config(path, tmp_path / "tf23_einsum.h5", edit, "2.3.0-tf")
+    result = check_file_port(model, old, tmp_path)
+    assert "torch.einsum(" in result.module_path.read_text()

@@ -772,11 +772,19 @@ def cumulative(call, ctx: CallContext) -> None:
     if layout.feature_order is not None:
         raise Unsupported(f"{fn[6:]} of a flattened channels-first tensor")
     axis = ctx.config.get("axis")
+    # tf.math.cumsum/cumprod's options (only TFOpLambda nodes set them).
+    exclusive, reverse = bool(ctx.config.get("exclusive")), bool(ctx.config.get("reverse"))
     if axis is None:  # numpy: over the flattened array
         x = ctx.input(position, keras_order(layout.rank))
         ctx.output(f"{fn}({x}.flatten(), dim=0{dtype})", keras_order(1))
         return
     dim = torch_dim(layout, int(axis))
+    if exclusive or reverse:
+        helper = ctx.helper("tf_cumulative")
+        product = call.layer.class_name == "Cumprod"
+        options = f"product={product}, exclusive={exclusive}, reverse={reverse}"
+        ctx.output(f"{helper}({ctx.input(position)}, {dim}, {options}{dtype})", layout)
+        return
     ctx.output(f"{fn}({ctx.input(position)}, dim={dim}{dtype})", layout)
 
 
