@@ -37,11 +37,22 @@ def safely(write, *args) -> list[str] | None:
 _CANONICAL_NAMES = {"OrthogonalInitializer": "Orthogonal"}
 
 
+_ORDER = {
+    k: i
+    for i, k in enumerate(
+        ("scale", "mode", "distribution", "mean", "stddev", "minval", "maxval", "value", "gain")
+        + ("l1", "l2", "factor", "max_value", "min_value", "rate", "axis")
+    )
+}
+
+
 def describe(option) -> str:
     name = option_name(option)
     # "GlorotUniformV2" (TF 2.x) is GlorotUniform.
     name = _CANONICAL_NAMES.get(name, re.sub(r"(?<=[a-z])V2$", "", name))
     cfg = {k: v for k, v in option_config(option).items() if v is not None and k != "seed"}
+    # Keras 3's argument order, whatever order the file's config has
+    cfg = dict(sorted(cfg.items(), key=lambda kv: (_ORDER.get(kv[0], len(_ORDER)), kv[0])))
     return f"{name}({', '.join(f'{k}={v!r}' for k, v in cfg.items())})" if cfg else name
 
 
