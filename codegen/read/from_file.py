@@ -10,7 +10,8 @@ order (:mod:`codegen.read.graph_order`), the same tensors, masks recorded the wa
 records them (what each layer class takes and passes on: :mod:`codegen.read.layers`).
 
 Only ``h5py``, ``numpy``, ``zipfile`` and ``json`` are used, and nothing from the file is
-executed: a ``Lambda`` layer is reported as unsupported, never unmarshalled.
+executed: a ``Lambda`` layer's code is translated from its bytecode read as data
+(:mod:`codegen.read.lambda_layer`), never unmarshalled by CPython or run.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .layers import (
     takes_mask,
     training_default,
 )
+from .lambda_layer import LambdaUnsupported, OpSession, recorded_output_shape, translate_lambda
 from .legacy_config import TF_OP_LAYERS, LayerSpec, ModelSpec, NodeSpec, Ref, parse_model
 from .shapes import ShapeError, Site, infer, infer_graph
 from .stored_weights import FileReaderUnsupported
@@ -74,6 +76,7 @@ def read_model_file(
     spec = parse_model(model_file.config, model_file.keras_major)
     builder = _ModelBuilder(spec, converts=converts or builtin_facts)
     builder.theano = model_file.kind == "h5" and str(model_file.backend).lower() == "theano"
+    builder.keras_version = str(model_file.keras_version or model_file.keras_major)
     graph = builder.build()
     if check_shapes:
         mismatches = builder.all_mismatches()
@@ -141,6 +144,7 @@ class _ModelBuilder(WeightLoading):
         self.taken: set[str] = set()  # names of the layers made here (operations)
         self.mismatches: list[str] = []  # shape rules that disagree with shapes in the file
         self.theano = False  # weights saved by Keras 2 with the Theano backend
+        self.keras_version = "3" if not spec.legacy else "2"  # set from the file's attributes
         self.graph: Graph | None = None
 
     # -- layers ---------------------------------------------------------------------------
@@ -153,13 +157,9 @@ class _ModelBuilder(WeightLoading):
         )
         if spec.custom is not None:
             layer.class_name = spec.custom
-        if spec.class_name == "Lambda":
-            layer.unsupported = (
-                "a Lambda layer holds Python code, which keras2torch never unmarshals or runs; "
-                "rewrite it with built-in layers or keras.ops"
-            )
         if spec.model is not None:
             child = _ModelBuilder(spec.model, self.trainable and spec.trainable, self.converts)
+            child.keras_version = self.keras_version
             layer.subgraph = child.build()
             self.children[id(layer)] = child
         if spec.class_name == "TimeDistributed":
@@ -171,6 +171,7 @@ class _ModelBuilder(WeightLoading):
             ):
                 sub = parse_model(inner, 2 if self.spec.legacy else 3)
                 child = _ModelBuilder(sub, self.trainable and spec.trainable, self.converts)
+                child.keras_version = self.keras_version
                 layer.wrapped = child.build()
                 self.children[id(layer)] = child
         self.layers[spec.name] = layer
@@ -416,6 +417,8 @@ class _ModelBuilder(WeightLoading):
             args = (args[0], tuple(args[1]), *args[2:])  # JSON made the index tuple a list
         if spec.class_name in (*TF_OP_LAYERS, "TensorFlowOpLayer") and spec.custom is None:
             outputs = self._tf_function(spec, layer, args, kwargs)
+        elif spec.class_name == "Lambda" and spec.custom is None:
+            outputs = self._lambda(spec, layer, args, kwargs)
         else:
             args, kwargs = self._mask_arguments(spec, args, kwargs)
             call = self._make_call(layer, args, kwargs, recorded)
@@ -429,8 +432,53 @@ class _ModelBuilder(WeightLoading):
     ) -> list[Tensor]:
         function = str(spec.config.get("function", ""))
         first = args[0] if args else None
-        emitted: list[Call] = []
+        ops = self._op_session(spec, lambda: f"tf.{function}")
         node_def = spec.class_name == "TensorFlowOpLayer"  # tf.keras 2.0-2.3: a NodeDef
+        try:
+            if node_def:
+                tensors = [v for v in _flatten(args) if isinstance(v, Tensor)]
+                function, first, kwargs = node_def_call(spec.config, tensors)
+            return list(translate(function, first, kwargs, ops.emit))
+        except TFFunctionUnsupported as exc:
+            ops.rollback()
+            return self._unsupported_call(layer, args, kwargs, str(exc))
+
+    def _lambda(self, spec: LayerSpec, layer: Layer, args: tuple, kwargs: dict) -> list[Tensor]:
+        """A Lambda's Python code translated into operations (never run: see lambda_layer)."""
+        ops = self._op_session(spec, lambda: "its code")
+        inputs = args[0] if len(args) == 1 else None
+        try:
+            if inputs is None or set(kwargs) - {"mask", "training"} or kwargs.get("mask"):
+                raise LambdaUnsupported("it is called with arguments besides its input")
+            output = translate_lambda(spec.config, inputs, ops, str(self.keras_version))
+            self._rename_output(spec, ops.emitted(), output)
+            return [output]
+        except LambdaUnsupported as exc:
+            ops.rollback()
+            shape = recorded_output_shape(spec.config, args[0] if args else None)
+            note = (
+                f" (its output shape {shape[1:]} is the file's output_shape)"
+                if shape is not None
+                else " (its output shape is assumed equal to its input's)"
+            )
+            return self._unsupported_call(layer, args, kwargs, str(exc) + note, shape or "input")
+
+    def _rename_output(self, spec: LayerSpec, emitted: list[Call], output: Tensor) -> None:
+        """The operation giving the Lambda's result takes the Lambda's name; comments name
+        the Lambda for each of its operations."""
+        last = output.producer.layer if output.producer is not None else None
+        first = next((c.layer for c in emitted if c.layer.name == spec.name), None)
+        for op in {id(c.layer): c.layer for c in emitted}.values():
+            op.origin = (spec.name, "Lambda")
+        if last is None or first is None or last is first:
+            return
+        first.name, last.name = last.name, spec.name
+        first.config["name"], last.config["name"] = first.name, last.name
+
+    def _op_session(self, spec: LayerSpec, what: Callable[[], str]) -> OpSession:
+        """Operations emitted for one layer of the file, named after it, undone together."""
+        emitted: list[Call] = []
+        before = len(self.calls)
 
         def emit(class_name, config, op_args, op_kwargs=None, is_op=True, suffix=""):
             base = spec.name if not suffix else f"{spec.name}_{suffix}"
@@ -438,34 +486,36 @@ class _ModelBuilder(WeightLoading):
             call = self._make_call(op_layer, tuple(op_args), dict(op_kwargs or {}))
             emitted.append(call)
             if id(call) in self.unknown:
-                raise TFFunctionUnsupported(
-                    f"tf.{function}: cannot compute the shape of its result"
-                )
+                raise TFFunctionUnsupported(f"{what()}: cannot compute the shape of its result")
             return list(call.outputs)
 
-        before = len(self.calls)
-        try:
-            if node_def:
-                tensors = [v for v in _flatten(args) if isinstance(v, Tensor)]
-                function, first, kwargs = node_def_call(spec.config, tensors)
-            return list(translate(function, first, kwargs, emit))
-        except TFFunctionUnsupported as exc:
+        def rollback():
             for call in emitted:  # drop what was emitted before the failure
                 self.taken.discard(call.layer.name)
+                self.unknown.discard(id(call))
+            emitted.clear()
             del self.calls[before:]
-            layer.unsupported = str(exc)
-            flat = [v for v in _flatten((args, kwargs)) if isinstance(v, Tensor)]
-            call = Call(layer=layer, inputs=flat, outputs=[])
-            call.args = (TensorRef(0),) if flat else ()
-            call.index = len(layer.calls)
-            layer.calls.append(call)
-            source = flat[0] if flat else Tensor(shape=(None,))
-            call.outputs.append(
-                Tensor(shape=source.shape, dtype=source.dtype, producer=call, index=0)
-            )
-            self.calls.append(call)
+
+        return OpSession(emit, lambda: list(emitted), rollback)
+
+    def _unsupported_call(
+        self, layer: Layer, args, kwargs, reason: str, shape: tuple | str | None = None
+    ) -> list[Tensor]:
+        """A call reported as unsupported; with ``shape`` (or ``"input"``: its first input's)
+        later layers are still read with shapes, else they are only kept connected."""
+        layer.unsupported = reason
+        flat = [v for v in _flatten((args, kwargs)) if isinstance(v, Tensor)]
+        call = Call(layer=layer, inputs=flat, outputs=[])
+        call.args = (TensorRef(0),) if flat else ()
+        call.index = len(layer.calls)
+        layer.calls.append(call)
+        source = flat[0] if flat else Tensor(shape=(None,))
+        out_shape = source.shape if shape is None or shape == "input" else shape
+        call.outputs.append(Tensor(shape=out_shape, dtype=source.dtype, producer=call, index=0))
+        self.calls.append(call)
+        if shape is None:
             self.unknown.add(id(call))
-            return call.outputs
+        return call.outputs
 
     # -- masks ----------------------------------------------------------------------------
     def _first_tensor(self, args) -> Tensor | None:
