@@ -27,6 +27,7 @@ from codegen.ir.graph import Call, Graph, Layer, Tensor, TensorRef
 from .file_weights import WeightLoading
 from .formats import ModelFile, open_model_file
 from .graph_order import ordered_graph
+from .lambda_layer import LambdaUnsupported, OpSession, recorded_output_shape, translate_lambda
 from .layers import (
     is_merge,
     is_rnn,
@@ -35,7 +36,6 @@ from .layers import (
     takes_mask,
     training_default,
 )
-from .lambda_layer import LambdaUnsupported, OpSession, recorded_output_shape, translate_lambda
 from .legacy_config import TF_OP_LAYERS, LayerSpec, ModelSpec, NodeSpec, Ref, parse_model
 from .shapes import ShapeError, Site, infer, infer_graph
 from .stored_weights import FileReaderUnsupported
