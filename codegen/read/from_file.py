@@ -461,7 +461,9 @@ class _ModelBuilder(WeightLoading):
                 if shape is not None
                 else " (its output shape is assumed equal to its input's)"
             )
-            return self._unsupported_call(layer, args, kwargs, str(exc) + note, shape or "input")
+            head, newline, code = str(exc).partition("\n")  # the note before the disassembly
+            reason = head + note + newline + code
+            return self._unsupported_call(layer, args, kwargs, reason, shape or "input")
 
     def _rename_output(self, spec: LayerSpec, emitted: list[Call], output: Tensor) -> None:
         """The operation giving the Lambda's result takes the Lambda's name; comments name

@@ -116,6 +116,7 @@ def _argument_text(code: Any, version: tuple[int, int], ins: Instruction) -> str
 
 
 def _short(value: Any) -> str:
-    text = repr(value) if isinstance(value, (int, float, str, tuple, type(None))) else "<object>"
+    plain = (int, float, str, tuple, type(None), type(Ellipsis))
+    text = repr(value) if isinstance(value, plain) else "<object>"
     text = text.replace("\n", " ")
     return text if len(text) <= 50 else text[:47] + "..."

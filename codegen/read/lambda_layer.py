@@ -94,7 +94,7 @@ def translate_lambda(config: dict, inputs: Any, ops: OpSession, keras_version: s
         where = f" at offset {exc.offset}" if exc.offset is not None else ""
         raise LambdaUnsupported(
             f"its Python code (read as Python {_v(reading.version)} bytecode) cannot be "
-            f"translated exactly: {exc}{where}; {PLUGIN_HINT}. Its code:\n"
+            f"translated exactly: {exc}{where}; {PLUGIN_HINT}\n"
             + disassembly(reading.code, reading.version, exc.offset)
         )
     if len({sig for _, sig in results}) > 1:

@@ -34,6 +34,10 @@ class LambdaPayloadError(Exception):
     """The config's function is not a marshalled Python lambda this reader can read."""
 
 
+class LambdaPayloadLimit(LambdaPayloadError):
+    """The payload goes past a limit of this reader (nesting, object count)."""
+
+
 @dataclass
 class Payload:
     code: bytes  # the marshalled code object
@@ -116,14 +120,19 @@ def candidates(code: bytes) -> list[Candidate]:
         raise LambdaPayloadError(
             "reading its Python code needs xdis (pip install 'keras2torch[lambda]')"
         )
-    found = []
+    found, limit = [], None
     for version in VERSIONS:
         try:
             obj, used = _load(code, version)
+        except LambdaPayloadLimit as exc:
+            limit = exc
+            continue
         except Exception:  # noqa: BLE001, S112 (xdis on bytes this version's layout does not fit)
             continue
         if used == len(code) and _looks_like_lambda(obj):
             found.append(Candidate(version, obj))
+    if not found and limit is not None:
+        raise limit
     if not found:
         raise LambdaPayloadError(
             f"its code ({len(code)} bytes) is not a marshalled Python 3.5-3.12 function"
@@ -171,7 +180,7 @@ def _load(code: bytes, version: tuple[int, int]) -> tuple[Any, int]:
             self.count += 1
             try:
                 if self.depth > MAX_DEPTH or self.count > MAX_OBJECTS:
-                    raise LambdaPayloadError("its code nests too deep or holds too many objects")
+                    raise LambdaPayloadLimit("its code nests too deep or holds too many objects")
                 head = self.fp.read(1)
                 if not head:
                     raise LambdaPayloadError("its code ends early")
