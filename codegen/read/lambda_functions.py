@@ -174,6 +174,12 @@ _TF_PARAMS: dict[str, tuple[str, ...]] = {
 }
 
 
+def translated_functions() -> dict[str, list[str]]:
+    """The functions a Lambda may call, by family (for the documentation)."""
+    backend = sorted([*_BACKEND, "sqrt", "clip", "epsilon"])
+    return {"K": backend, "ops": sorted(_OPS)}
+
+
 class LambdaCallUnsupported(Exception):
     """A call the translation cannot express exactly."""
 

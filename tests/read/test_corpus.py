@@ -47,10 +47,9 @@ def test_lambda_model_converts_with_parity(name, tmp_path):
     computed with numpy, and tf-keras runs a copy of the file whose config has the Lambda
     removed (same layers, same weights) on the result."""
     pytest.importorskip("xdis")
-    from legacy import rewrite_config, tf_keras
-
     import numpy as np
     import torch
+    from legacy import rewrite_config, tf_keras
 
     from codegen.check.compare import load_module_from_file
     from codegen.read.formats import open_model_file
@@ -112,10 +111,11 @@ def _keras_version(path: Path) -> str:
 
 @pytest.mark.parametrize("name", [n for n in FILES if n not in LAMBDA] or ["none"])
 def test_same_graph_as_keras_where_keras_loads_it(name):
+    from graph_compare import compare_graphs, same_port
+
     from codegen.errors import InputError
     from codegen.read.from_file import read_file
     from codegen.read.from_keras import load_keras_file, read_model
-    from graph_compare import compare_graphs, same_port
 
     path = CORPUS / name
     try:

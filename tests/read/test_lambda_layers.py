@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import marshal
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 import torch
+from keras import ops  # the name Keras 3 lambdas use
 from legacy import check_file_port, rewrite_config, save, tf_keras
 
 import codegen
@@ -24,9 +27,6 @@ pytest.importorskip("xdis")
 tf_keras_module = tf_keras()
 K = tf_keras_module.backend  # the name the lambdas below use, as Keras 2 users wrote them
 L = tf_keras_module.layers
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402  (after tf_keras: the same TensorFlow)
-from keras import ops  # noqa: E402  (the name Keras 3 lambdas use)
 
 
 @pytest.fixture(autouse=True)
@@ -170,7 +170,10 @@ def _untranslatable_sequential():
     return tf_keras_module.Sequential(
         [
             L.Lambda(
-                lambda x: K.cumsum(x, axis=1), input_shape=(16, 20, 3), name="odd", output_shape=(16, 20, 3)
+                lambda x: K.cumsum(x, axis=1),
+                input_shape=(16, 20, 3),
+                name="odd",
+                output_shape=(16, 20, 3),
             ),
             *[L.Conv2D(4, 3, activation="elu") for _ in range(5)],
             L.Flatten(),
@@ -292,3 +295,39 @@ def test_lambda_bytecode_reads_as_data_only():
 
     found = candidates(marshal.dumps((lambda x: x * 2.0).__code__))
     assert found and not any(isinstance(c.code, types.CodeType) for c in found)
+
+
+PLUGIN = """
+from codegen.plugins import CallContext, Unsupported, keras_order, register
+
+
+@register("Lambda")
+def my_lambdas(call, ctx: CallContext) -> None:
+    if ctx.layer.name != "odd":
+        raise Unsupported("only 'odd' is ported by hand")
+    ctx.config.read.update(ctx.config.keys())  # its code is what is ported, below
+    # K.cumsum(x, axis=1): axis 1 in Keras order
+    rank = len(ctx.input_shape(0))
+    x = ctx.input(0, keras_order(rank))
+    ctx.output(f"torch.cumsum({x}, dim=1)", keras_order(rank))
+"""
+
+
+def test_plugin_ports_an_untranslated_lambda(tmp_path):
+    """The README's Lambda plugin; translated Lambdas of the same model stay translated."""
+    x = L.Input((5, 4))
+    y = L.Lambda(lambda t: K.cumsum(t, axis=1), name="odd")(x)
+    y = L.Lambda(lambda t: t * 0.5, name="half")(y)
+    model = tf_keras_module.Model(x, L.Dense(2)(y))
+    path = save(model, tmp_path / "odd.h5")
+    plugin = tmp_path / "my_lambdas.py"
+    plugin.write_text(PLUGIN)
+    result = codegen.convert(path, tmp_path / "port", reader="file", plugins=[str(plugin)])
+    assert "torch.cumsum(" in _source(result) and "* 0.5" in _source(result)
+    net = getattr(load_module_from_file(result.module_path), result.class_name)()
+    net.load_state_dict(torch.load(result.weights_path, weights_only=True), strict=True)
+    arrays = np.random.default_rng(0).standard_normal((3, 5, 4)).astype("float32")
+    expected = np.asarray(model(arrays))
+    with torch.no_grad():
+        got = net(torch.from_numpy(arrays)).numpy()
+    assert float(np.max(np.abs(got - expected))) <= 1e-5 * max(1.0, float(np.abs(expected).max()))
