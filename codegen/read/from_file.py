@@ -441,7 +441,8 @@ class _ModelBuilder(WeightLoading):
             return list(translate(function, first, kwargs, ops.emit))
         except TFFunctionUnsupported as exc:
             ops.rollback()
-            return self._unsupported_call(layer, args, kwargs, str(exc))
+            note = " (its output shape is assumed equal to its input's)"
+            return self._unsupported_call(layer, args, kwargs, str(exc) + note, "input")
 
     def _lambda(self, spec: LayerSpec, layer: Layer, args: tuple, kwargs: dict) -> list[Tensor]:
         """A Lambda's Python code translated into operations (never run: see lambda_layer)."""

@@ -5,7 +5,7 @@ values: the call's tensors, Python constants, names (``K.mean``: a dotted path),
 tuples. Operators on tensors and calls of known functions
 (:mod:`codegen.read.lambda_functions`) emit the same keras.ops operations a tf.keras
 TFOpLambda node becomes, so layouts (channels-first inside) and converters are shared.
-Straight-line code only: a jump, a store, a nested function or an unknown instruction stops
+Straight-line code only: a jump, a store other than to a local, a nested function or an unknown instruction stops
 the translation with :class:`LambdaUntranslatable` naming the instruction.
 """
 
@@ -214,6 +214,8 @@ class _Machine:
             if var not in self.local:
                 raise LambdaUntranslatable(f"it reads the local variable {var!r} before setting it")
             self.push(self.local[var])
+        elif name == "STORE_FAST":  # a def-function's local (Keras 2 stored those too)
+            self.local[self.code.co_varnames[arg]] = self.pop()
         elif name == "LOAD_CONST":
             self.push(self._constant(self.code.co_consts[arg]))
         elif name == "LOAD_DEREF":

@@ -331,3 +331,15 @@ def test_plugin_ports_an_untranslated_lambda(tmp_path):
     with torch.no_grad():
         got = net(torch.from_numpy(arrays)).numpy()
     assert float(np.max(np.abs(got - expected))) <= 1e-5 * max(1.0, float(np.abs(expected).max()))
+
+
+def test_unsupported_tensorflow_function_skeleton_keeps_its_input_shape(tmp_path):
+    """The same for a TFOpLambda without a mapping in front of Conv2D/Flatten/Dense: the
+    skeleton's shape is its input's (said so), no internal error."""
+    x = L.Input((8, 8, 3))
+    y = tf.math.cumsum(x, axis=1, exclusive=True)
+    model = tf_keras_module.Model(x, L.Dense(2)(L.Flatten()(L.Conv2D(2, 3)(y))))
+    path = save(model, tmp_path / "tfop.h5")
+    result = codegen.convert(path, tmp_path / "out", allow_unsupported=True)
+    assert result.skeletons == ["TfopLambdaSkeleton"]
+    assert "assumed equal to its input's" in " ".join(_source(result).split())
