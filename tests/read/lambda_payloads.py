@@ -200,3 +200,56 @@ PY310_EXPAND = code_object(
     ("x", "s"),
     argcount=2,
 )
+
+
+# -- Python 3.12 -------------------------------------------------------------------------
+# Lib/opcode.py of 3.12 (the numbers differ from 3.10's for these three), and the inline
+# cache words (opcode 0) each instruction is followed by.
+OPCODES_312 = {**OPCODES, "RESUME": 151, "BINARY_OP": 122, "CALL": 171, "KW_NAMES": 172}
+CACHES_312 = {"LOAD_GLOBAL": 4, "LOAD_ATTR": 9, "BINARY_SUBSCR": 1, "CALL": 3, "BINARY_OP": 1}
+CO_FAST_LOCAL = 0x20
+
+
+def code_object_312(program: list[tuple], consts: tuple, names: tuple, varnames: tuple) -> bytes:
+    """A 3.11+ code object: no co_nlocals, locals as (names, kinds), a qualified name, the
+    line and exception tables."""
+    code = bytearray()
+    for ins in program:
+        code += bytes([OPCODES_312[ins[0]], ins[1] if len(ins) > 1 else 0])
+        code += b"\x00\x00" * CACHES_312.get(ins[0], 0)
+    ints = [len(varnames), 0, 0, 8, 3]  # argcount, posonly, kwonly, stacksize, flags
+    body = bytes([ord("c") | FLAG_REF]) + b"".join(struct.pack("<i", i) for i in ints)
+    body += _obj(bytes(code)) + _obj(consts) + _obj(names) + _obj(varnames)
+    body += _obj(bytes([CO_FAST_LOCAL] * len(varnames)))
+    body += _obj("<test>") + _obj("<lambda>") + _obj("<lambda>") + struct.pack("<i", 1)
+    body += _obj(b"") + _obj(b"")
+    return body
+
+
+# lambda x: ops.mean(x[:, 1:], axis=-1) * 2.0 -- Python 3.12: LOAD_GLOBAL/LOAD_ATTR with
+# the low bit set push NULL; KW_NAMES then CALL; BINARY_OP 5 is *.
+PY312_OPS_MEAN = code_object_312(
+    [
+        ("RESUME", 0),
+        ("LOAD_GLOBAL", 1),
+        ("LOAD_ATTR", 3),
+        ("LOAD_FAST", 0),
+        ("LOAD_CONST", 0),
+        ("LOAD_CONST", 0),
+        ("BUILD_SLICE", 2),
+        ("LOAD_CONST", 1),
+        ("LOAD_CONST", 0),
+        ("BUILD_SLICE", 2),
+        ("BUILD_TUPLE", 2),
+        ("BINARY_SUBSCR",),
+        ("LOAD_CONST", 2),
+        ("KW_NAMES", 3),
+        ("CALL", 2),
+        ("LOAD_CONST", 4),
+        ("BINARY_OP", 5),
+        ("RETURN_VALUE",),
+    ],
+    (None, 1, -1, ("axis",), 2.0),
+    ("ops", "mean"),
+    ("x",),
+)

@@ -9,6 +9,7 @@ lambda. ``marshal.loads`` is made to fail throughout: the code is only ever read
 
 from __future__ import annotations
 
+import json
 import marshal
 
 import keras
@@ -16,6 +17,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from keras import ops  # the name Keras 3 lambdas use
 from legacy import check_file_port, rewrite_config, save, tf_keras
 
@@ -343,3 +346,86 @@ def test_unsupported_tensorflow_function_skeleton_keeps_its_input_shape(tmp_path
     result = codegen.convert(path, tmp_path / "out", allow_unsupported=True)
     assert result.skeletons == ["TfopLambdaSkeleton"]
     assert "assumed equal to its input's" in " ".join(_source(result).split())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutated_payloads_never_crash_the_reader(data):
+    """Any bytes, or a real payload with bytes changed, cut or inserted: the reader gives
+    operations or a LambdaUnsupported, nothing else."""
+    import lambda_payloads
+
+    from codegen.ir.graph import Tensor
+    from codegen.read.lambda_layer import LambdaUnsupported, OpSession, translate_lambda
+
+    base = data.draw(
+        st.sampled_from(
+            [
+                lambda_payloads.PY36_FLIP_MEAN,
+                lambda_payloads.PY38_ABS,
+                marshal.dumps((lambda x: K.mean(x[:, ::-1], axis=1) / 2.0).__code__),
+            ]
+        )
+    )
+    code = bytearray(base)
+    for _ in range(data.draw(st.integers(1, 4))):
+        where = data.draw(st.integers(0, len(code)))
+        kind = data.draw(st.sampled_from(["set", "cut", "insert"]))
+        if kind == "set" and where < len(code):
+            code[where] = data.draw(st.integers(0, 255))
+        elif kind == "cut":
+            del code[where : where + data.draw(st.integers(1, 8))]
+        else:
+            code[where:where] = data.draw(st.binary(min_size=1, max_size=8))
+    emitted = []
+
+    def emit(class_name, config, args, kwargs=None, is_op=True, suffix=""):
+        out = Tensor(shape=(None, 5, 6))
+        emitted.append(out)
+        return [out]
+
+    ops = OpSession(emit, lambda: [], emitted.clear)
+    config = {"function": lambda_payloads.keras2_function(bytes(code)), "arguments": {}}
+    try:
+        translate_lambda(config, Tensor(shape=(None, 5, 6)), ops, "2.2.4")
+    except LambdaUnsupported as exc:
+        assert str(exc)
+
+
+def test_python312_bytecode_in_a_keras3_file(tmp_path):
+    """A .keras file whose Lambda holds the payload Python 3.12 writes for the lambda the
+    Keras reference runs here."""
+    import base64
+    import zipfile
+
+    import lambda_payloads
+
+    x = keras.Input((5, 6))
+    y = keras.layers.Lambda(lambda t: ops.mean(t[:, 1:], axis=-1) * 2.0, name="old")(
+        keras.layers.Dense(6)(x)
+    )
+    model = keras.Model(x, keras.layers.Dense(2)(y))
+    rng = np.random.default_rng(0)
+    for var in model.weights:
+        var.assign(rng.normal(0, 0.5, var.shape).astype("float32"))
+    saved, path = tmp_path / "new.keras", tmp_path / "old.keras"
+    model.save(saved)
+    with zipfile.ZipFile(saved) as source, zipfile.ZipFile(path, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                for entry in config["config"]["layers"]:
+                    if entry["config"]["name"] == "old":
+                        code = base64.b64encode(lambda_payloads.PY312_OPS_MEAN).decode()
+                        entry["config"]["function"]["config"]["code"] = code
+                data = json.dumps(config).encode()
+            target.writestr(item, data)
+    result = codegen.convert(path, tmp_path / "port", reader="file")
+    net = getattr(load_module_from_file(result.module_path), result.class_name)()
+    net.load_state_dict(torch.load(result.weights_path, weights_only=True), strict=True)
+    arrays = rng.standard_normal((3, 5, 6)).astype("float32")
+    expected = np.asarray(model(arrays))
+    with torch.no_grad():
+        got = net(torch.from_numpy(arrays)).numpy()
+    assert float(np.max(np.abs(got - expected))) <= 1e-5 * max(1.0, float(np.abs(expected).max()))
