@@ -384,7 +384,7 @@ def test_mutated_payloads_never_crash_the_reader(data):
         emitted.append(out)
         return [out]
 
-    ops = OpSession(emit, lambda: [], emitted.clear)
+    ops = OpSession(emit, list, emitted.clear)
     config = {"function": lambda_payloads.keras2_function(bytes(code)), "arguments": {}}
     try:
         translate_lambda(config, Tensor(shape=(None, 5, 6)), ops, "2.2.4")
