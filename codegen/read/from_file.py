@@ -141,6 +141,7 @@ class _ModelBuilder(WeightLoading):
         self.masks: dict[int, Any] = {}  # id(tensor) -> its Keras mask (a Tensor or _MASK_FLAG)
         self.calls: list[Call] = []
         self.unknown: set[int] = set()  # calls whose output shapes could not be known
+        self.open_outputs: set[int] = set()  # unsupported calls: how many outputs is unknown
         self.taken: set[str] = set()  # names of the layers made here (operations)
         self.mismatches: list[str] = []  # shape rules that disagree with shapes in the file
         self.theano = False  # weights saved by Keras 2 with the Theano backend
@@ -254,6 +255,7 @@ class _ModelBuilder(WeightLoading):
             first = call.inputs[0] if call.inputs else Tensor(shape=(None,))
             results = [(first.shape, first.dtype)]
             self.unknown.add(id(call))
+            self.open_outputs.add(id(call))
         return results
 
     def _converted(self, layer: Layer) -> bool:
@@ -376,7 +378,7 @@ class _ModelBuilder(WeightLoading):
                 while (
                     v.tensor >= len(outputs)
                     and producer is not None
-                    and id(producer) in self.unknown
+                    and id(producer) in self.open_outputs
                 ):
                     # An unsupported call with more outputs than known (tf.split): keep the
                     # graph connected; the call itself is reported.
@@ -516,6 +518,7 @@ class _ModelBuilder(WeightLoading):
         out_shape = source.shape if shape is None or shape == "input" else shape
         call.outputs.append(Tensor(shape=out_shape, dtype=source.dtype, producer=call, index=0))
         self.calls.append(call)
+        self.open_outputs.add(id(call))
         if shape is None:
             self.unknown.add(id(call))
         return call.outputs
