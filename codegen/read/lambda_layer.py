@@ -104,6 +104,7 @@ def translate_lambda(config: dict, inputs: Any, ops: OpSession, keras_version: s
             f"does not say which Python wrote it; {PLUGIN_HINT}"
         )
     reading = results[0][0]
+    before = len(ops.emitted())
     output = evaluate(
         reading.code,
         reading.version,
@@ -114,6 +115,10 @@ def translate_lambda(config: dict, inputs: Any, ops: OpSession, keras_version: s
         ops.emit,
         tf2,
     )
+    if len(ops.emitted()) == before or output is not ops.emitted()[-1].outputs[0]:
+        # It returns one of its inputs (``lambda x: x``, ``lambda v: v[0]``): a layer call
+        # of its own keeps the graph's calls and tensors one to one.
+        (output,) = ops.emit("Identity", {}, (output,), is_op=False)
     _check_output_shape(config, output)
     return output
 

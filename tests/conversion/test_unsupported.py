@@ -11,8 +11,9 @@ from codegen.errors import UnsupportedError
 def test_every_unsupported_layer_listed(tmp_path):
     inputs = keras.Input((4,))
     x = layers.Dense(3, name="fine")(inputs)
-    x = layers.Lambda(lambda t: t * 2, name="first_lambda")(x)
-    x = layers.Lambda(lambda t: t + 1, name="second_lambda")(x)
+    # Lambdas whose code keras2torch does not translate (keras.ops.cumsum has no mapping).
+    x = layers.Lambda(lambda t: keras.ops.cumsum(t, axis=1), name="first_lambda")(x)
+    x = layers.Lambda(lambda t: keras.ops.cumsum(t, axis=0), name="second_lambda")(x)
     model = keras.Model(inputs, x)
     out = tmp_path / "out"
     with pytest.raises(UnsupportedError) as info:
