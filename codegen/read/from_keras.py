@@ -207,13 +207,16 @@ class _GraphReader:
 
     def _calls(self, op: Any, node_index: int, node: Any, keras: Any) -> list[Call]:
         """The node's call; a Lambda's as the operations its code translates to."""
-        if isinstance(op, keras.layers.Lambda) and type(op).__name__ == "Lambda":
-            translated = self._lambda(op, node)
+        from .standins import MARK
+
+        lambda_layer = isinstance(op, keras.layers.Lambda) or getattr(op, MARK, False)
+        if lambda_layer and type(op).__name__ == "Lambda":  # a stand-in keeps the file's config
+            translated = self._lambda(op, node, standin=not isinstance(op, keras.layers.Lambda))
             if translated is not None:
                 return translated
         return [self._call(op, node_index, node, keras)]
 
-    def _lambda(self, op: Any, node: Any) -> list[Call] | None:
+    def _lambda(self, op: Any, node: Any, standin: bool) -> list[Call] | None:
         from .lambda_layer import LambdaUnsupported
         from .lambda_live import translate_live_lambda
 
@@ -229,7 +232,9 @@ class _GraphReader:
                 if isinstance(first, (list, tuple))
                 else self._tensor(first)
             )
-            return translate_live_lambda(op.name, config, inputs, self._tensor(outputs[0]), "3")
+            expected = self._tensor(outputs[0])
+            version = "2" if standin else "3"  # a stand-in: the file's era is unknown here
+            return translate_live_lambda(op.name, config, inputs, expected, version, standin)
         except LambdaUnsupported as exc:
             self._lambda_reasons[id(op)] = str(exc)
             return None

@@ -19,7 +19,12 @@ from .tf_functions import TFFunctionUnsupported
 
 
 def translate_live_lambda(
-    name: str, config: dict, inputs: Any, expected: Tensor, keras_version: str
+    name: str,
+    config: dict,
+    inputs: Any,
+    expected: Tensor,
+    keras_version: str,
+    standin: bool = False,
 ) -> list[Call]:
     """The calls computing the Lambda; the last one's output stands for ``expected``."""
     emitted: list[Call] = []
@@ -37,9 +42,15 @@ def translate_live_lambda(
     ops = OpSession(emit, lambda: list(emitted), emitted.clear)
     output = translate_lambda(config, inputs, ops, keras_version)
     if tuple(output.shape[1:]) != tuple(expected.shape[1:]) or output.dtype != expected.dtype:
+        hint = (
+            " (Keras loaded it as a stand-in, whose output shape is a guess: convert the file"
+            " with --reader file)"
+            if standin
+            else ""
+        )
         raise LambdaUnsupported(
             f"its translation gives {output.shape[1:]} {output.dtype}, Keras "
-            f"{expected.shape[1:]} {expected.dtype}"
+            f"{expected.shape[1:]} {expected.dtype}{hint}"
         )
     emitted[-1].layer.name = name
     emitted[-1].layer.config["name"] = name
