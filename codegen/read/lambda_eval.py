@@ -95,7 +95,7 @@ def evaluate(
     if len(program) > MAX_INSTRUCTIONS:
         raise LambdaUntranslatable(f"{len(program)} instructions (more than {MAX_INSTRUCTIONS})")
     local = _bind(code, inputs, arguments, defaults)
-    free = _free_variables(code, closure)
+    free = _free_variables(code, version, closure)
     machine = _Machine(code, version, local, free, emit, tf2)
     for done, ins in enumerate(program):
         try:
@@ -142,8 +142,16 @@ def _bind(code: Any, inputs: Any, arguments: dict, defaults: tuple) -> dict[str,
     return local
 
 
-def _free_variables(code: Any, closure: tuple) -> dict[str, Any]:
-    names = tuple(getattr(code, "co_freevars", ()) or ())
+def cells_and_frees(code: Any, version: tuple[int, int]) -> tuple[tuple, tuple]:
+    """``(cell variables, free variables)``. CPython up to 3.10 marshals co_freevars before
+    co_cellvars; xdis reads them the other way round, so they are swapped back here."""
+    cells = tuple(getattr(code, "co_cellvars", ()) or ())
+    frees = tuple(getattr(code, "co_freevars", ()) or ())
+    return (frees, cells) if version < (3, 11) else (cells, frees)
+
+
+def _free_variables(code: Any, version: tuple[int, int], closure: tuple) -> dict[str, Any]:
+    names = cells_and_frees(code, version)[1]
     if len(names) != len(closure):
         raise LambdaUntranslatable(f"{len(names)} free variables but {len(closure)} closure values")
     return {n: _plain(v, n) for n, v in zip(names, closure)}
@@ -312,11 +320,10 @@ class _Machine:
 
     def _free(self, arg: int) -> Any:
         code = self.code
-        cells = tuple(getattr(code, "co_cellvars", ()) or ())
+        cells, names = cells_and_frees(code, self.version)
         index = arg - len(cells)
         if self.version >= (3, 11):
             index -= len(code.co_varnames)
-        names = tuple(getattr(code, "co_freevars", ()) or ())
         if not 0 <= index < len(names):
             raise LambdaUntranslatable("a cell variable (a nested function)")
         return self.free[names[index]]

@@ -16,6 +16,7 @@ import base64
 import struct
 
 OPCODES = {  # CPython 3.5-3.10 Lib/opcode.py (LOAD_METHOD/CALL_METHOD: 3.7+)
+    "LOAD_DEREF": 136,
     "BINARY_MULTIPLY": 20,
     "BINARY_ADD": 23,
     "BINARY_SUBTRACT": 24,
@@ -78,16 +79,18 @@ def code_object(
     names: tuple,
     varnames: tuple,
     argcount: int = 1,
+    freevars: tuple = (),
 ) -> bytes:
     """The marshal bytes of a lambda's code object as ``version`` writes them."""
+    flags = CO_OPTIMIZED_NEWLOCALS_NOFREE & ~(0x40 if freevars else 0)
     ints = [argcount]
     if version >= (3, 8):
         ints.append(0)  # co_posonlyargcount
-    ints += [0, len(varnames), 8, CO_OPTIMIZED_NEWLOCALS_NOFREE]  # kwonly, nlocals, stack, flags
+    ints += [0, len(varnames), 8, flags]  # kwonly, nlocals, stacksize, flags
     body = bytes([ord("c") | FLAG_REF]) + b"".join(struct.pack("<i", i) for i in ints)
     body += _obj(assemble(version, program))
     body += _obj(consts) + _obj(names) + _obj(varnames)
-    body += _obj(()) + _obj(())  # co_freevars, co_cellvars
+    body += _obj(freevars) + _obj(())  # co_freevars, then co_cellvars
     body += _obj("<test>") + _obj("<lambda>") + struct.pack("<i", 1) + _obj(b"")
     return body
 
@@ -199,6 +202,18 @@ PY310_EXPAND = code_object(
     ("K", "expand_dims"),
     ("x", "s"),
     argcount=2,
+)
+
+
+# lambda x: x * scale, with scale a closure value -- Python 3.8: LOAD_DEREF 0 is the first
+# free variable (there are no cell variables).
+PY38_CLOSURE = code_object(
+    (3, 8),
+    [("LOAD_FAST", 0), ("LOAD_DEREF", 0), ("BINARY_MULTIPLY",), ("RETURN_VALUE",)],
+    (None,),
+    (),
+    ("x",),
+    freevars=("scale",),
 )
 
 

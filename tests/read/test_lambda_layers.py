@@ -454,3 +454,21 @@ def test_live_lambda_untranslated_is_refused_with_its_code(tmp_path):
     y = keras.layers.Lambda(lambda t: ops.cumsum(t, axis=1), name="odd")(x)
     with pytest.raises(UnsupportedError, match="'odd' \\(Lambda\\): its Python code"):
         codegen.convert(keras.Model(x, y), tmp_path / "out")
+
+
+def _scaled_by(scale):
+    return lambda x: x * scale  # a closure: Keras stores scale's value with the code
+
+
+@pytest.mark.parametrize("python", ["3.11", "3.8"])
+def test_closure_values(python, tmp_path):
+    import lambda_payloads
+
+    x = L.Input((4,))
+    model = tf_keras_module.Model(x, L.Lambda(_scaled_by(1.5), name="scaled")(L.Dense(3)(x)))
+    path = save(model, tmp_path / "closure.h5")
+    if python == "3.8":
+        function = [*lambda_payloads.keras2_function(lambda_payloads.PY38_CLOSURE)[:2], [1.5]]
+        path = _with_payload(path, tmp_path / "old.h5", "scaled", function)
+    result = check_file_port(model, path, tmp_path)
+    assert "* 1.5" in _source(result)
