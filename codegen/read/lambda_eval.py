@@ -415,6 +415,9 @@ class _Machine:
         if not isinstance(container, Tensor):
             raise LambdaUntranslatable(f"indexing {_what(container)}")
         items = key if isinstance(key, tuple) else (key,)
+        first = next((i for i in items if i is not None), None)
+        if isinstance(first, int) and not isinstance(first, bool):
+            raise LambdaUntranslatable("indexing the batch axis with a number (it drops it)")
         for item in items:
             ok = item is None or item is Ellipsis or isinstance(item, slice)
             ok = ok or (isinstance(item, int) and not isinstance(item, bool))

@@ -137,7 +137,8 @@ _OPS: dict[str, tuple] = {
         }.items()
     },
     "expand_dims": ("expand_dims", ("x", "axis"), {"x": "input"}, {}),
-    "squeeze": ("squeeze", ("x", "axis"), {"x": "input"}, {"axis": None}),
+    # No default axis: tf.squeeze(x) would also drop a batch axis of size 1.
+    "squeeze": ("squeeze", ("x", "axis"), {"x": "input"}, {}),
     "concatenate": ("concat", ("xs", "axis"), {"xs": "values"}, {"axis": 0}),
     "stack": ("stack", ("x", "axis"), {"x": "values"}, {"axis": 0}),
     "reshape": ("reshape", ("x", "newshape"), {"x": "tensor", "newshape": "shape"}, {}),
@@ -171,6 +172,10 @@ _TF_PARAMS: dict[str, tuple[str, ...]] = {
     "matmul": ("a", "b"),
     "image.resize": ("images", "size", "method"),
     "where": ("condition", "x", "y"),
+    **{
+        f"math.reduce_{n}": ("input_tensor", "axis", "keepdims")
+        for n in ("mean", "sum", "max", "min", "prod", "std", "variance", "logsumexp")
+    },
 }
 
 
