@@ -472,3 +472,27 @@ def test_closure_values(python, tmp_path):
         path = _with_payload(path, tmp_path / "old.h5", "scaled", function)
     result = check_file_port(model, path, tmp_path)
     assert "* 1.5" in _source(result)
+
+
+def test_verify_of_a_file_with_translated_lambdas_is_refused_up_front(tmp_path):
+    """Keras would have to run the file's code: --verify says so before loading anything."""
+    from codegen.errors import InputError
+
+    x = L.Input((4,))
+    model = tf_keras_module.Model(x, L.Lambda(lambda t: t * 2.0, name="twice")(L.Dense(3)(x)))
+    path = save(model, tmp_path / "twice.h5")
+    with pytest.raises(InputError, match="Python code of 'twice' \\(Lambda\\)"):
+        codegen.convert(path, tmp_path / "out", verify=True)
+
+
+def test_every_untranslated_lambda_in_one_error(tmp_path):
+    x = L.Input((4,))
+    y = L.Lambda(lambda t: K.cumsum(t, axis=1), name="first")(x)
+    y = L.Lambda(lambda t: K.cumprod(t, axis=1), name="second")(y)
+    path = save(tf_keras_module.Model(x, L.Dense(2)(y)), tmp_path / "two.h5")
+    with pytest.raises(UnsupportedError) as info:
+        codegen.convert(path, tmp_path / "out")
+    assert [p.split(":")[0] for p in info.value.problems] == [
+        "'first' (Lambda)",
+        "'second' (Lambda)",
+    ]
