@@ -496,3 +496,16 @@ def test_every_untranslated_lambda_in_one_error(tmp_path):
         "'first' (Lambda)",
         "'second' (Lambda)",
     ]
+
+
+def test_without_xdis_the_lambda_is_refused_with_the_install_hint(tmp_path, monkeypatch):
+    from codegen.read import lambda_payload
+
+    x = L.Input((4,))
+    model = tf_keras_module.Model(x, L.Lambda(lambda t: t * 2.0, name="twice")(x))
+    path = save(model, tmp_path / "twice.h5")
+    monkeypatch.setattr(lambda_payload, "xdis_available", lambda: False)
+    with pytest.raises(
+        UnsupportedError, match=r"needs xdis \(pip install 'keras2torch\[lambda\]'\)"
+    ):
+        codegen.convert(path, tmp_path / "out")
