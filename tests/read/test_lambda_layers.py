@@ -97,7 +97,8 @@ def test_tensorflow_functions_slices_and_new_axes(tmp_path):
     y = L.Lambda(lambda t: tf.nn.relu(t) - tf.reduce_max(t, axis=-1, keepdims=True))(x)
     y = L.Lambda(lambda t: t[:, None, 1:5:2, ::-1] * 2.0)(y)
     z = L.Lambda(lambda t: 1.0 - K.squeeze(t, axis=1) ** 2)(y)
-    model = tf_keras_module.Model(x, z)
+    w = L.Lambda(lambda t: t[:, 5:0:-2, -1:-4:-1])(x)  # reversed slices with bounds
+    model = tf_keras_module.Model(x, [z, w])
     check_file_port(model, save(model, tmp_path / "tf.h5"), tmp_path, source_checks=True)
 
 
@@ -509,3 +510,15 @@ def test_without_xdis_the_lambda_is_refused_with_the_install_hint(tmp_path, monk
         UnsupportedError, match=r"needs xdis \(pip install 'keras2torch\[lambda\]'\)"
     ):
         codegen.convert(path, tmp_path / "out")
+
+
+def test_image_resize_only_in_tensorflow2_files(tmp_path):
+    """tf.image.resize is TF 2's resize (half-pixel centres); TF 1's differed."""
+    x = L.Input((6, 6, 2))
+    y = L.Lambda(lambda t: tf.image.resize(t, (9, 12)), name="up")(x)
+    model = tf_keras_module.Model(x, L.Conv2D(2, 3)(y))
+    path = save(model, tmp_path / "resize.h5")
+    check_file_port(model, path, tmp_path)  # tf-keras 2.21: TensorFlow 2
+    old = rewrite_config(path, tmp_path / "old.h5", lambda c: c, keras_version="2.2.4")
+    with pytest.raises(UnsupportedError, match="TensorFlow 1"):
+        codegen.convert(old, tmp_path / "out")
