@@ -522,3 +522,21 @@ def test_image_resize_only_in_tensorflow2_files(tmp_path):
     old = rewrite_config(path, tmp_path / "old.h5", lambda c: c, keras_version="2.2.4")
     with pytest.raises(UnsupportedError, match="TensorFlow 1"):
         codegen.convert(old, tmp_path / "out")
+
+
+def test_hostile_payload_through_the_command_line(tmp_path, capsys):
+    """The command line answers a damaged Lambda with its one-line reason, no traceback."""
+    import base64
+
+    from codegen.cli import main
+
+    x = L.Input((4,))
+    model = tf_keras_module.Model(x, L.Lambda(lambda t: t * 2.0, name="evil")(x))
+    saved = save(model, tmp_path / "ok.h5")
+    function = [base64.b64encode(b"\xe3" + b"\xff" * 40).decode(), None, None]
+    path = _with_payload(saved, tmp_path / "bad.h5", "evil", function)
+    status = main(["convert", str(path), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    assert "'evil' (Lambda): its Python code cannot be read" in err
+    assert not (tmp_path / "out").exists()
