@@ -234,7 +234,10 @@ class _GraphReader:
             )
             expected = self._tensor(outputs[0])
             version = "2" if standin else "3"  # a stand-in: the file's era is unknown here
-            return translate_live_lambda(op.name, config, inputs, expected, version, standin)
+            function = None if standin else getattr(op, "function", None)
+            return translate_live_lambda(
+                op.name, config, inputs, expected, version, standin, function
+            )
         except LambdaUnsupported as exc:
             self._lambda_reasons[id(op)] = str(exc)
             return None

@@ -13,6 +13,7 @@ from typing import Any
 from codegen.ir.graph import Call, Layer, Tensor, TensorRef
 
 from . import layers as _rules  # noqa: F401  (registers the shape rules)
+from .lambda_functions import resolve_global
 from .lambda_layer import LambdaUnsupported, OpSession, translate_lambda
 from .shapes import ShapeError, Site, infer
 from .tf_functions import TFFunctionUnsupported
@@ -25,9 +26,12 @@ def translate_live_lambda(
     expected: Tensor,
     keras_version: str,
     standin: bool = False,
+    function: Any = None,
 ) -> list[Call]:
     """The calls computing the Lambda; the last one's output stands for ``expected``."""
     emitted: list[Call] = []
+    if function is not None:
+        _check_globals(function)
 
     def emit(class_name, op_config, op_args, op_kwargs=None, is_op=True, suffix=""):
         op_name = f"{name}_{suffix or len(emitted)}"
@@ -57,6 +61,28 @@ def translate_live_lambda(
     emitted[-1].outputs[0] = expected
     expected.producer, expected.index = emitted[-1], 0
     return emitted
+
+
+# What a global name must be for the translation's reading of it to hold (module names).
+_EXPECTED_MODULES = {"backend": "backend", "tf": "tensorflow", "ops": "ops", "keras": "keras"}
+
+
+def _check_globals(function: Any) -> None:
+    """In a live model the lambda's globals can be looked at: ``K`` must be a Keras backend
+    module, ``tf`` TensorFlow, ``ops`` keras.ops, or the translation would misread them."""
+    code = getattr(function, "__code__", None)
+    names = getattr(code, "co_names", ())
+    scope = getattr(function, "__globals__", {})
+    for name in names:
+        family = resolve_global(name)
+        if family is None or name not in scope:
+            continue
+        module = getattr(scope[name], "__name__", "")
+        if not isinstance(module, str) or _EXPECTED_MODULES[family] not in module:
+            raise LambdaUnsupported(
+                f"its global name {name!r} is {module or type(scope[name]).__name__!r}, "
+                f"not the module the translation takes it for ({family})"
+            )
 
 
 def _make_call(layer: Layer, args: tuple, kwargs: dict) -> Call:

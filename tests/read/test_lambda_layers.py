@@ -540,3 +540,16 @@ def test_hostile_payload_through_the_command_line(tmp_path, capsys):
     assert status == 2 and "Traceback" not in err
     assert "'evil' (Lambda): its Python code cannot be read" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_live_lambda_global_names_are_checked(tmp_path):
+    """In a live model the lambda's globals are there to look at: a ``K`` that is not a
+    Keras backend is refused rather than misread."""
+    scope = {"K": np}  # K.mean would be numpy's here
+    function = eval("lambda t: K.mean(t, axis=1)", scope)  # noqa: S307 (the test's own code)
+    x = keras.Input((4, 3))
+    layer = keras.layers.Lambda(lambda t: ops.mean(t, axis=1), name="np_mean")
+    y = layer(x)
+    layer.function = function  # what Keras would have called, had the model used it
+    with pytest.raises(UnsupportedError, match="global name 'K' is 'numpy'"):
+        codegen.convert(keras.Model(x, y), tmp_path / "out")
