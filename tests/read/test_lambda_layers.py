@@ -546,7 +546,7 @@ def test_live_lambda_global_names_are_checked(tmp_path):
     """In a live model the lambda's globals are there to look at: a ``K`` that is not a
     Keras backend is refused rather than misread."""
     scope = {"K": np}  # K.mean would be numpy's here
-    function = eval("lambda t: K.mean(t, axis=1)", scope)  # noqa: S307 (the test's own code)
+    function = eval("lambda t: K.mean(t, axis=1)", scope)  # the test's own code
     x = keras.Input((4, 3))
     layer = keras.layers.Lambda(lambda t: ops.mean(t, axis=1), name="np_mean")
     y = layer(x)
