@@ -37,7 +37,11 @@ def model_file(tmp_path_factory):
     model = keras.Model(inputs, outputs, name="small_net")
     model.save(folder / "net.keras")
     lam = keras.Model(
-        inputs, layers.Lambda(lambda t: t * 2, name="twice")(layers.Dense(2, name="d")(inputs))
+        inputs,
+        # keras.ops.cumsum: a Lambda whose code keras2torch does not translate
+        layers.Lambda(lambda t: keras.ops.cumsum(t, axis=1), name="twice")(
+            layers.Dense(2, name="d")(inputs)
+        ),
     )
     lam.save(folder / "lambda.keras")
     return folder

@@ -32,8 +32,17 @@ def check_verifiable(generated, model) -> None:
             and layer.subgraph is None
             and not _keras_can_run(layer.class_name, generated.session.registry)
         ]
+        # A Lambda translated from its bytecode: Keras would have to run the file's code.
+        lambdas = {l.origin[0] for l in generated.graph.walk_layers() if l.origin}
+        missing += [(name, "Lambda") for name in sorted(lambdas)]
     if missing:
         names = ", ".join(f"{comment_text(n)!r} ({comment_text(c)})" for n, c in missing[:5])
+        if all(c == "Lambda" for _, c in missing):
+            raise InputError(
+                f"cannot verify: Keras would have to run the Python code of {names}, which "
+                "keras2torch never does; convert without --verify, or check the port "
+                "against the model built in Python: codegen.convert(model, ..., verify=True)"
+            )
         raise InputError(
             f"cannot verify: Keras cannot run layer(s) {names} without their Python class; "
             "pass the file that defines it (register_keras_serializable) with --plugin, "

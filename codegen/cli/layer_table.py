@@ -83,4 +83,29 @@ def markdown(registry: Registry | None = None) -> str:
         "|---|---|---|---|",
     ]
     out += [f"| `{name}` | `{conv}` | {layout} | {note} |" for name, conv, layout, note in ops]
-    return "\n".join(out) + "\n"
+    return "\n".join(out + _lambda_section()) + "\n"
+
+
+def _lambda_section() -> list[str]:
+    from codegen.read.lambda_functions import translated_functions
+
+    functions = translated_functions()
+    return [
+        "",
+        "## Lambda layers in model files",
+        "",
+        "A `Lambda` layer has no converter of its own: the file reader translates its Python",
+        "bytecode (read as data with `xdis`, never run; `pip install 'keras2torch[lambda]'`)",
+        "into the operations above. Straight-line code translates: the function's arguments",
+        "(and its `arguments` dict), constants, `+ - * / // % ** @`, `< <= > >=`, indexing and",
+        "slicing (negative steps, `...`, `None`), lists and tuples, and calls of:",
+        "",
+        "- `K.` / `keras.backend.`: " + ", ".join(f"`{n}`" for n in functions["K"]),
+        "- `ops.` / `keras.ops.`: " + ", ".join(f"`{n}`" for n in functions["ops"]),
+        "- `tf.`: the TensorFlow functions tf.keras `TFOpLambda` layers map (`tf.nn.relu`,",
+        "  `tf.reduce_mean`, `tf.concat`, ...; `tf.image.resize` only in TensorFlow 2 files).",
+        "",
+        "Anything else (another global name, a branch, `==` on tensors, a closure over an",
+        "object) is refused with the disassembly and the instruction that stopped the",
+        "translation. See the README's section on Lambda layers.",
+    ]

@@ -19,7 +19,7 @@ from codegen.errors import ConversionError
 from codegen.ir.graph import Call, Graph, Layer, Tensor
 from codegen.ir.layout import Layout, permute_between
 
-from .model import Options, Statement, WeightEntry
+from .model import Options, Statement, WeightEntry, shape_text
 from .registry import Converter
 from .training import facts_for
 
@@ -328,8 +328,13 @@ class CallContext:
             self.expr = self.pending_outputs[0][0]
         for tensor, layout in zip(call.outputs, layouts):
             if len(layout.perm) != tensor.rank:
-                raise ConversionError(
-                    f"internal: layout {layout.perm} for a rank-{tensor.rank} output of {self.layer.name}"
+                # The shapes reaching it are not what its converter computed from (the file
+                # reader could not know them after an unsupported layer, say): report the
+                # layer, never an internal error.
+                raise Unsupported(
+                    f"its output shape {shape_text(tensor.shape)} is not the rank-{len(layout.perm)}"
+                    " result its converter computed; are its input shapes known? (a layer"
+                    " before it may not be supported)"
                 )
             builder.layouts[id(tensor)] = layout
         builder.model.statements.append(

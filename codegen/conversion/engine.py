@@ -248,7 +248,10 @@ class ClassBuilder:
     @staticmethod
     def _label(call: Call) -> str:
         kind = f"ops.{call.layer.class_name}" if call.layer.is_op else call.layer.class_name
-        return f"{comment_text(call.layer.name)} ({comment_text(kind)})"  # both from the file
+        name = call.layer.name
+        if call.layer.origin is not None:
+            name, kind = call.layer.origin
+        return f"{comment_text(name)} ({comment_text(kind)})"  # both from the file
 
     # -- naming and return ----------------------------------------------------------------
     def _finish(self) -> None:

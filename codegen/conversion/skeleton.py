@@ -107,6 +107,8 @@ def _view(name: str, call, layer: Layer, params: dict[str, str], reason: str) ->
     if layer.is_op and (call.args or call.kwargs):  # a keras.ops call: its constant arguments
         arguments = _clean({"args": list(call.args), "kwargs": dict(call.kwargs)})
         signature += f"; arguments {arguments} (TensorRef(i) is input i)"
+    reason, _, code = reason.partition("\n")  # a Lambda's disassembly follows its reason
+    code_lines = [comment_text(line) for line in code.splitlines()[:100]]
     intro = f"keras2torch has no converter for {layer.class_name}"
     intro += f": {reason.rstrip('.')}." if reason else "."
     intro += (
@@ -116,8 +118,8 @@ def _view(name: str, call, layer: Layer, params: dict[str, str], reason: str) ->
     )
     if layer.class_name == "Lambda" and "never" not in reason:
         intro += (
-            " A Lambda's Python code is stored as marshalled bytecode, which keras2torch never"
-            " loads or runs: port it from your Keras source."
+            " A Lambda's Python code is stored as marshalled bytecode, which keras2torch reads"
+            " as data and never loads or runs: port it from your Keras source."
         )
     elif layer.weights and all(k.startswith("variable_") for k in layer.weights):
         intro += (
@@ -133,6 +135,7 @@ def _view(name: str, call, layer: Layer, params: dict[str, str], reason: str) ->
         layer_label=comment_text(f"{layer.name!r} ({layer.class_name})"),
         intro=textwrap.wrap(comment_text(intro, max_length=None), width=84),
         signature=comment_text(signature),
+        code_lines=code_lines,
         variables=variables,
         config_lines=_config_lines(layer.config),
         init=init,

@@ -78,18 +78,29 @@ def inline_operations(statements: list[Statement], keep: set[int]) -> list[State
             if merged is not None and len(PLACEHOLDER.sub("x", merged)) <= INLINE_MAX_LENGTH:
                 tensor = previous.outputs[0]
                 reads = [t for t in previous.reads] + [t for t in stmt.reads if t is not tensor]
-                comment = f"{previous.label}, {stmt.comment}"
+                if previous.label and stmt.label and stmt.comment.startswith(stmt.label):
+                    label = _joined_labels(previous.label, stmt.label)
+                    comment = label + stmt.comment[len(stmt.label) :]
+                else:
+                    label = f"{previous.label}, {stmt.label}"
+                    comment = f"{previous.label}, {stmt.comment}"
                 result[-1] = Statement(
                     expr=merged,
                     outputs=stmt.outputs,
                     comment=comment if len(comment) <= 110 else stmt.comment,
                     reads=reads,
                     op=stmt.op,  # a layer call ends the chain: it may not be inlined further
-                    label=f"{previous.label}, {stmt.label}",
+                    label=label,
                 )
                 continue
         result.append(stmt)
     return result
+
+
+def _joined_labels(first: str, second: str) -> str:
+    """Both statements' labels, each once (a Lambda's operations share the Lambda's)."""
+    parts = [*first.split(", "), *second.split(", ")]
+    return ", ".join(dict.fromkeys(parts))
 
 
 def _can_inline(producer: Statement, consumer: Statement, keep: set, readers: dict) -> bool:

@@ -45,6 +45,9 @@ class Layer:
     # Why no converter can port it, when a reader knows better than "not supported" (a
     # TensorFlow function without a keras.ops equivalent, a Lambda's Python code).
     unsupported: str = ""
+    # (name, class) of the Keras layer it was translated from, when not its own (an
+    # operation of a Lambda's code); comments name that layer.
+    origin: tuple[str, str] | None = None
     calls: list[Call] = field(default_factory=list)
 
     @property

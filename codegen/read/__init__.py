@@ -10,7 +10,12 @@
 - ``shapes``: the shape-inference engine; ``stored_weights``: reading variables from files.
 - ``layers/``: facts per Keras layer family (shape rules, stored variables, masks), mirroring
   ``codegen/conversion/layers/``.
-- ``tf_functions``: tf.keras ``TFOpLambda`` nodes as keras.ops operations.
+- ``tf_functions``: tf.keras ``TFOpLambda`` nodes as keras.ops operations (``file_ops``:
+  the file reader's layers that become operations).
+- ``lambda_layer``: a ``Lambda``'s bytecode, never run, as those operations: the payload read
+  as data (``lambda_payload``, with xdis), decoded (``lambda_bytecode``), evaluated
+  symbolically (``lambda_eval``, calls by ``lambda_functions``); live models' Lambdas
+  (``lambda_live``).
 - ``standins``, ``keras_import``: loading with Keras without its noise or missing classes.
 
 A new reader is one module here that returns a ``Graph``.

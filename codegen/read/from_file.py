@@ -10,7 +10,8 @@ order (:mod:`codegen.read.graph_order`), the same tensors, masks recorded the wa
 records them (what each layer class takes and passes on: :mod:`codegen.read.layers`).
 
 Only ``h5py``, ``numpy``, ``zipfile`` and ``json`` are used, and nothing from the file is
-executed: a ``Lambda`` layer is reported as unsupported, never unmarshalled.
+executed: a ``Lambda`` layer's code is translated from its bytecode read as data
+(:mod:`codegen.read.lambda_layer`), never unmarshalled by CPython or run.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from codegen.errors import InputError
 from codegen.ir.graph import Call, Graph, Layer, Tensor, TensorRef
 
 from .file_masks import MaskPropagation, _flatten
+from .file_ops import OperationReading
 from .file_weights import WeightLoading
 from .formats import ModelFile, open_model_file
 from .graph_order import ordered_graph
@@ -32,8 +34,6 @@ from .layers import (
 from .legacy_config import TF_OP_LAYERS, LayerSpec, ModelSpec, NodeSpec, Ref, parse_model
 from .shapes import ShapeError, Site, infer, infer_graph
 from .stored_weights import FileReaderUnsupported
-from .tf_functions import TFFunctionUnsupported, translate
-from .tf_node_defs import node_def_call
 
 # ``converts(class_name, is_op)``: whether the conversion that will use the Graph has a
 # converter for the class (given by the caller: the reader never asks the conversion stage).
@@ -69,6 +69,7 @@ def read_model_file(
     spec = parse_model(model_file.config, model_file.keras_major)
     builder = _ModelBuilder(spec, converts=converts or builtin_facts)
     builder.theano = model_file.kind == "h5" and str(model_file.backend).lower() == "theano"
+    builder.keras_version = str(model_file.keras_version or model_file.keras_major)
     graph = builder.build()
     if check_shapes:
         mismatches = builder.all_mismatches()
@@ -103,7 +104,7 @@ def spec_has_lambda(model_file: ModelFile) -> list[str]:
     return found
 
 
-class _ModelBuilder(WeightLoading, MaskPropagation):
+class _ModelBuilder(WeightLoading, MaskPropagation, OperationReading):
     """Builds the Graph of one (possibly nested) model spec."""
 
     def __init__(
@@ -138,9 +139,11 @@ class _ModelBuilder(WeightLoading, MaskPropagation):
         self.masks: dict[int, Any] = {}  # id(tensor) -> its Keras mask (a Tensor or _MASK_FLAG)
         self.calls: list[Call] = []
         self.unknown: set[int] = set()  # calls whose output shapes could not be known
+        self.open_outputs: set[int] = set()  # unsupported calls: how many outputs is unknown
         self.taken: set[str] = set()  # names of the layers made here (operations)
         self.mismatches: list[str] = []  # shape rules that disagree with shapes in the file
         self.theano = False  # weights saved by Keras 2 with the Theano backend
+        self.keras_version = "3" if not spec.legacy else "2"  # set from the file's attributes
         self.graph: Graph | None = None
 
     # -- layers ---------------------------------------------------------------------------
@@ -153,11 +156,6 @@ class _ModelBuilder(WeightLoading, MaskPropagation):
         )
         if spec.custom is not None:
             layer.class_name = spec.custom
-        if spec.class_name == "Lambda":
-            layer.unsupported = (
-                "a Lambda layer holds Python code, which keras2torch never unmarshals or runs; "
-                "rewrite it with built-in layers or keras.ops"
-            )
         if spec.model is not None:
             self._build_nested(layer, spec)
         if spec.class_name == "TimeDistributed":
@@ -169,6 +167,7 @@ class _ModelBuilder(WeightLoading, MaskPropagation):
             ):
                 sub = parse_model(inner, 2 if self.spec.legacy else 3)
                 child = _ModelBuilder(sub, self.trainable and spec.trainable, self.converts)
+                child.keras_version = self.keras_version
                 layer.wrapped = child.build()
                 self.children[id(layer)] = child
         self.layers[spec.name] = layer
@@ -183,6 +182,7 @@ class _ModelBuilder(WeightLoading, MaskPropagation):
             input_masks=input_masks,
             nested=True,
         )
+        child.keras_version = self.keras_version
         layer.subgraph = child.build()
         self.children[id(layer)] = child
 
@@ -262,6 +262,7 @@ class _ModelBuilder(WeightLoading, MaskPropagation):
             first = call.inputs[0] if call.inputs else Tensor(shape=(None,))
             results = [(first.shape, first.dtype)]
             self.unknown.add(id(call))
+            self.open_outputs.add(id(call))
         return results
 
     def _converted(self, layer: Layer) -> bool:
@@ -374,7 +375,7 @@ class _ModelBuilder(WeightLoading, MaskPropagation):
         """An unsupported call with more outputs than known (tf.split): keep the graph
         connected up to output ``index``; the call itself is reported."""
         producer = outputs[0].producer if outputs else None
-        while index >= len(outputs) and producer is not None and id(producer) in self.unknown:
+        while index >= len(outputs) and producer is not None and id(producer) in self.open_outputs:
             outputs.append(
                 Tensor(
                     shape=outputs[0].shape,
@@ -436,6 +437,8 @@ class _ModelBuilder(WeightLoading, MaskPropagation):
             args = (args[0], tuple(args[1]), *args[2:])  # JSON made the index tuple a list
         if spec.class_name in (*TF_OP_LAYERS, "TensorFlowOpLayer") and spec.custom is None:
             outputs = self._tf_function(spec, layer, args, kwargs)
+        elif spec.class_name == "Lambda" and spec.custom is None:
+            outputs = self._lambda(spec, layer, args, kwargs)
         else:
             args, kwargs = self._mask_arguments(spec, args, kwargs)
             call = self._make_call(layer, args, kwargs, recorded)
@@ -447,50 +450,6 @@ class _ModelBuilder(WeightLoading, MaskPropagation):
                     self._set_mask(outputs[i], outputs[j])
                 outputs = outputs[: len(child.spec.outputs)]
         self.outputs[(spec.name, position)] = outputs
-
-    # -- TensorFlow functions ---------------------------------------------------------------
-    def _tf_function(
-        self, spec: LayerSpec, layer: Layer, args: tuple, kwargs: dict
-    ) -> list[Tensor]:
-        function = str(spec.config.get("function", ""))
-        first = args[0] if args else None
-        emitted: list[Call] = []
-        node_def = spec.class_name == "TensorFlowOpLayer"  # tf.keras 2.0-2.3: a NodeDef
-
-        def emit(class_name, config, op_args, op_kwargs=None, is_op=True, suffix=""):
-            base = spec.name if not suffix else f"{spec.name}_{suffix}"
-            op_layer = self._synthetic_layer(base, class_name, config, is_op, own=not suffix)
-            call = self._make_call(op_layer, tuple(op_args), dict(op_kwargs or {}))
-            emitted.append(call)
-            if id(call) in self.unknown:
-                raise TFFunctionUnsupported(
-                    f"tf.{function}: cannot compute the shape of its result"
-                )
-            return list(call.outputs)
-
-        before = len(self.calls)
-        try:
-            if node_def:
-                tensors = [v for v in _flatten(args) if isinstance(v, Tensor)]
-                function, first, kwargs = node_def_call(spec.config, tensors)
-            return list(translate(function, first, kwargs, emit))
-        except TFFunctionUnsupported as exc:
-            for call in emitted:  # drop what was emitted before the failure
-                self.taken.discard(call.layer.name)
-            del self.calls[before:]
-            layer.unsupported = str(exc)
-            flat = [v for v in _flatten((args, kwargs)) if isinstance(v, Tensor)]
-            call = Call(layer=layer, inputs=flat, outputs=[])
-            call.args = (TensorRef(0),) if flat else ()
-            call.index = len(layer.calls)
-            layer.calls.append(call)
-            source = flat[0] if flat else Tensor(shape=(None,))
-            call.outputs.append(
-                Tensor(shape=source.shape, dtype=source.dtype, producer=call, index=0)
-            )
-            self.calls.append(call)
-            self.unknown.add(id(call))
-            return call.outputs
 
     def all_mismatches(self) -> list[str]:
         found = list(self.mismatches)

@@ -93,6 +93,7 @@ class _GraphReader:
         self.functional = functional
         self.tensors: dict[int, Tensor] = {}
         self.layers: dict[int, Layer] = {}
+        self._lambda_reasons: dict[int, str] = {}  # id(Lambda) -> why it is not translated
 
     def read(self) -> Graph:
         keras = import_keras()
@@ -130,7 +131,7 @@ class _GraphReader:
         while ready:
             _, key = heapq.heappop(ready)
             op, node_index, node = nodes[key]
-            calls.append(self._call(op, node_index, node, keras))
+            calls.extend(self._calls(op, node_index, node, keras))
             for user in users.get(key, []):
                 deps[user].discard(key)
                 if not deps[user]:
@@ -181,6 +182,7 @@ class _GraphReader:
             config=config,
             is_op=not is_layer,
             config_error=config_error,
+            unsupported=self._lambda_reasons.get(id(op), ""),
         )
         if is_model and _is_graph_model(op):
             layer.subgraph = read_model(op)
@@ -202,6 +204,46 @@ class _GraphReader:
                 _normalization_constants(op, layer)
         self.layers[id(op)] = layer
         return layer
+
+    def _calls(self, op: Any, node_index: int, node: Any, keras: Any) -> list[Call]:
+        """The node's call; a Lambda's as the operations its code translates to."""
+        from .standins import MARK
+
+        lambda_layer = isinstance(op, keras.layers.Lambda) or getattr(op, MARK, False)
+        if lambda_layer and type(op).__name__ == "Lambda":  # a stand-in keeps the file's config
+            translated = self._lambda(op, node, standin=not isinstance(op, keras.layers.Lambda))
+            if translated is not None:
+                return translated
+        return [self._call(op, node_index, node, keras)]
+
+    def _lambda(self, op: Any, node: Any, standin: bool) -> list[Call] | None:
+        from .lambda_layer import LambdaUnsupported
+        from .lambda_live import translate_live_lambda
+
+        outputs = _flatten(node.outputs)
+        args, kwargs = node.arguments.args, node.arguments.kwargs
+        try:
+            if len(args) != 1 or len(outputs) != 1 or any(v is not None for v in kwargs.values()):
+                raise LambdaUnsupported("it is called with arguments besides its input")
+            config = op.get_config()
+            first = args[0]
+            inputs = (
+                [self._tensor(t) for t in first]
+                if isinstance(first, (list, tuple))
+                else self._tensor(first)
+            )
+            expected = self._tensor(outputs[0])
+            version = "2" if standin else "3"  # a stand-in: the file's era is unknown here
+            function = None if standin else getattr(op, "function", None)
+            return translate_live_lambda(
+                op.name, config, inputs, expected, version, standin, function
+            )
+        except LambdaUnsupported as exc:
+            self._lambda_reasons[id(op)] = str(exc)
+            return None
+        except Exception as exc:  # noqa: BLE001 (get_config of an odd Lambda: report it)
+            self._lambda_reasons[id(op)] = f"its config cannot be read ({type(exc).__name__})"
+            return None
 
     def _call(self, op: Any, node_index: int, node: Any, keras: Any) -> Call:
         layer = self._layer(op, keras)

@@ -11,8 +11,9 @@ from codegen.errors import UnsupportedError
 def test_every_unsupported_layer_listed(tmp_path):
     inputs = keras.Input((4,))
     x = layers.Dense(3, name="fine")(inputs)
-    x = layers.Lambda(lambda t: t * 2, name="first_lambda")(x)
-    x = layers.Lambda(lambda t: t + 1, name="second_lambda")(x)
+    # Lambdas whose code keras2torch does not translate (keras.ops.cumsum has no mapping).
+    x = layers.Lambda(lambda t: keras.ops.cumsum(t, axis=1), name="first_lambda")(x)
+    x = layers.Lambda(lambda t: keras.ops.cumsum(t, axis=0), name="second_lambda")(x)
     model = keras.Model(inputs, x)
     out = tmp_path / "out"
     with pytest.raises(UnsupportedError) as info:
@@ -45,3 +46,18 @@ def test_layer_whose_config_cannot_be_read(tmp_path):
         codegen.convert(model, tmp_path / "out")
     assert "'broken' (Dense): its config cannot be read" in str(info.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_shapes_a_converter_disagrees_with_are_reported_not_internal(tmp_path):
+    """A graph whose recorded shapes are not what the converters compute (a reader that
+    could not know them) gives a problem naming the layer, never an internal error."""
+    from codegen.api import generate
+    from codegen.read.from_keras import read_model
+
+    model = keras.Sequential([keras.Input((4, 4, 2)), layers.Flatten(name="flat")])
+    graph = read_model(model)
+    flat = next(c for c in graph.calls if c.layer.name == "flat")
+    flat.outputs[0].shape = (None, 4, 4, 2)  # as if Flatten kept the rank
+    with pytest.raises(UnsupportedError) as info:
+        generate(graph)
+    assert "'flat' (Flatten)" in str(info.value) and "internal" not in str(info.value)

@@ -123,4 +123,3 @@ def test_custom_wrapped_layer_is_still_refused(tmp_path):
     edited = rewrite_config(path, tmp_path / "custom_inner.h5", custom)
     with pytest.raises(codegen.UnsupportedError, match="wrapped custom layer 'Dense'"):
         codegen.convert(edited, tmp_path / "out", reader="file", force=True)
-

@@ -660,8 +660,8 @@ def _check_index(item) -> None:
         for part in (item.start, item.stop, item.step):
             if part is not None and not isinstance(part, numbers.Integral):
                 raise Unsupported(f"slice bound {part!r}")
-        if item.step is not None and int(item.step) <= 0:
-            raise Unsupported(f"slice step {item.step} (torch has no negative steps)")
+        if item.step is not None and int(item.step) == 0:
+            raise Unsupported("slice step 0")
     elif item is not None and item is not Ellipsis and not isinstance(item, numbers.Integral):
         raise Unsupported(f"index {item!r}")
 
@@ -684,9 +684,11 @@ def get_item(call, ctx: CallContext) -> None:
     if layout.feature_order is not None:
         raise Unsupported("indexing a flattened channels-first tensor")
     out_rank = len(ctx.output_shape())
+    shape = ctx.input_shape(values[0].position)
     if any(item is None for item in key) or sum(item is Ellipsis for item in key) > 1:
         # New axes: index in Keras order, as written.
-        x = ctx.input(values[0].position, keras_order(rank))
+        key, flipped = _forward_steps(list(key), shape)
+        x = _flipped(ctx.input(values[0].position, keras_order(rank)), flipped)
         ctx.output(f"{x}[{', '.join(_index_text(i) for i in key)}]", keras_order(out_rank))
         return
     consumed = sum(item is not Ellipsis for item in key)
@@ -699,14 +701,56 @@ def get_item(call, ctx: CallContext) -> None:
         else:
             items.append(item)
     items.extend([slice(None)] * (rank - len(items)))
+    items, flipped = _forward_steps(items, shape)
     torch_items = [items[axis] for axis in layout.perm]
     texts = [_index_text(i) for i in torch_items]
     removed = {k for k, item in enumerate(torch_items) if not isinstance(item, slice)}
     while texts and texts[-1] == ":":
         texts.pop()
-    x = ctx.input(values[0].position)
+    x = _flipped(ctx.input(values[0].position), [layout.perm.index(a) for a in flipped])
     expr = f"{x}[{', '.join(texts)}]" if texts else x
     ctx.output(expr, reduced_layout(layout, removed))
+
+
+def _forward_steps(items: list, shape: tuple) -> tuple[list, list[int]]:
+    """Negative-step slices as a flip of their axis and a forward slice (torch has no
+    negative steps): ``(items, flipped Keras axes)``; ``items`` index the Keras axes in order
+    (``None`` adds an axis, an Ellipsis stands for the axes it spans)."""
+    result, flipped, axis = [], [], 0
+    spanned = len(shape) - sum(i is not None and i is not Ellipsis for i in items)
+    for item in items:
+        if item is None:
+            result.append(item)
+            continue
+        if item is Ellipsis:
+            result.append(item)
+            axis += spanned
+            continue
+        if isinstance(item, slice) and item.step is not None and int(item.step) < 0:
+            result.append(_reversed_slice(item, shape[axis]))
+            flipped.append(axis)
+        else:
+            result.append(item)
+        axis += 1
+    return result, flipped
+
+
+def _reversed_slice(item: slice, size: int | None) -> slice:
+    """The forward slice of the flipped axis that picks what ``item`` picks, in its order."""
+    step = -int(item.step)
+    if item.start is None and item.stop is None:
+        return slice(None, None, step if step != 1 else None)
+    if size is None:
+        raise Unsupported(f"slice {_index_text(item)} of an axis of unknown size")
+    picked = range(*item.indices(size))
+    if not picked:
+        raise Unsupported(f"empty slice {_index_text(item)}")
+    start, stop = size - 1 - picked[0], size - picked[-1]
+    return slice(start or None, stop if stop != size else None, step if step != 1 else None)
+
+
+def _flipped(x: str, dims: list[int]) -> str:
+    return f"{x}.flip({', '.join(str(d) for d in dims)})" if dims else x
 
 
 # -- creation, cumulative sums, gathers and repeats ------------------------------------
