@@ -131,6 +131,17 @@ def noise_lines(report: Report) -> list[str]:
     return lines
 
 
+def output_verdict(error, report: Report | None) -> str:
+    """``ok``, ``within noise`` (outside the tolerance but within its float64 noise floor)
+    or ``FAILED``, for one output."""
+    if error.passed:
+        return "ok"
+    noise = report.noise if report is not None else []
+    if any(n.name == error.name and n.within for n in noise):
+        return "within noise"
+    return "FAILED"
+
+
 def verdict_line(report: Report) -> str:
     outcome = report.outcome
     if outcome == "passed":
@@ -148,7 +159,7 @@ def format_verify(report: Report, path: Path | None) -> str:
     inputs = "your inputs" if report.inputs_given else "inputs drawn from the model"
     lines.append(f"Final outputs ({inputs}, tolerance {report.tolerance:g}):")
     for e in report.output_errors:
-        verdict = "ok" if e.passed else "FAILED"
+        verdict = output_verdict(e, report)
         lines.append(
             f"  {e.name:<10} max|delta| {fmt(e.max_abs)}  relative {fmt(e.max_rel)}  {verdict}"
         )

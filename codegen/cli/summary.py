@@ -94,8 +94,12 @@ def format_summary(result: Any, color: bool = False, elapsed: float | None = Non
     if result.verified:
         against = getattr(result, "reference", "") or "Keras"
         if len(result.errors) > 1:
+            from codegen.check.markdown import output_verdict
+
             for e in result.errors:
-                verdict = s("ok", GREEN) if e.passed else s("FAILED", BOLD, RED)
+                verdict = output_verdict(e, getattr(result, "report", None))
+                color = {"ok": (GREEN,), "within noise": (BOLD, YELLOW)}.get(verdict, (BOLD, RED))
+                verdict = s(verdict, *color)
                 lines.append(
                     f"  {e.name:<10} max|Δ| {e.max_abs:.3g}  relative {e.max_rel:.3g}  {verdict}"
                 )

@@ -100,3 +100,14 @@ def test_damaged_port_stays_failed(tmp_path, capsys):
     cells = [c.strip() for c in row.strip("|").split("|")]
     port_rel, keras_rel = float(cells[2]), float(cells[3])
     assert port_rel < 1e-5 < 1e-3 < keras_rel and cells[4] == "❌"
+
+
+def test_inconclusive_outputs_read_within_noise_not_failed(tmp_path, capsys):
+    """The per-output lines of an INCONCLUSIVE run say ``within noise``, never FAILED."""
+    path = tmp_path / "chaos.keras"
+    chaotic_lstm().save(path)
+    out = tmp_path / "out"
+    status, text = run_main(capsys, "convert", path, "-o", out, "--verify")
+    assert status == 3 and "within noise" in text and "FAILED" not in text, text
+    status, text = run_main(capsys, "verify", path, out)
+    assert status == 3 and "within noise" in text and "FAILED" not in text, text
