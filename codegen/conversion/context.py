@@ -21,7 +21,7 @@ from codegen.ir.layout import Layout, permute_between
 
 from .model import Options, Statement, WeightEntry, shape_text
 from .registry import Converter
-from .training import facts_for
+from .training import facts_for, l1_l2
 
 
 class Unsupported(Exception):
@@ -316,6 +316,23 @@ class CallContext:
         for i, layout in enumerate(layouts):
             self.pending_outputs[i] = (None, layout)
 
+    def _activity_penalty(self, n_outputs: int) -> None:
+        """A layer's ``activity_regularizer``: its output passes an ActivityPenalty module
+        (one per call, as Keras adds a loss term per call) that regularization_loss() reads."""
+        config = self.layer.config if isinstance(self.layer.config, dict) else {}
+        option = config.get("activity_regularizer")
+        if not option:
+            return
+        if n_outputs != 1 or self.expr is None:
+            raise Unsupported("activity_regularizer on a layer with several outputs")
+        module = activity_penalty_module(option)
+        self.helper("ActivityPenalty")
+        builder = self._builder
+        key = ("activity", id(self.layer), self.call.index)
+        attr = builder.attrs.name(f"{self.layer.name}_activity", key=key)
+        builder.declared[key] = (attr, module)
+        self.expr = f"self.{attr}({self.expr})"
+
     def finish(self) -> None:
         call, builder = self.call, self._builder
         n = len(call.outputs)
@@ -326,6 +343,7 @@ class CallContext:
             if n != 1:
                 raise ConversionError("internal: several outputs need ctx.outputs()")
             self.expr = self.pending_outputs[0][0]
+        self._activity_penalty(n)
         for tensor, layout in zip(call.outputs, layouts):
             if len(layout.perm) != tensor.rank:
                 # The shapes reaching it are not what its converter computed from (the file
@@ -347,6 +365,15 @@ class CallContext:
                 label=builder._label(call),
             )
         )
+
+
+def activity_penalty_module(option: Any) -> str:
+    """``ActivityPenalty(l1=..., l2=...)`` for a Keras L1/L2/L1L2 regularizer."""
+    factors = l1_l2(option)
+    if factors is None:
+        raise Unsupported(f"activity_regularizer={option!r} (only L1, L2 and L1L2 are ported)")
+    l1, l2 = factors
+    return f"ActivityPenalty(l1={l1!r}, l2={l2!r})"
 
 
 def _torch_dtype(array) -> Any:

@@ -12,6 +12,7 @@ dimensions that hold the Keras axes.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,6 +101,26 @@ def _axes_from_equation(equation: str, ndim: int) -> tuple[tuple[int, ...], tupl
     outputs = tuple(i for i, c in enumerate(kernel) if c in output)
     inputs = tuple(i for i, c in enumerate(kernel) if c not in output)
     return inputs, outputs
+
+
+_REGULARIZER_DEFAULTS = {"l1": (0.01, 0.0), "l2": (0.0, 0.01), "l1_l2": (0.01, 0.01)}
+
+
+def l1_l2(option: Any) -> tuple[float, float] | None:
+    """Keras's (l1, l2) factors of an L1/L2/L1L2 regularizer (or its string name), None for
+    any other regularizer or a factor that is not a finite number."""
+    name, cfg = option_name(option), option_config(option)
+    if isinstance(option, str) and name.lower() in _REGULARIZER_DEFAULTS:
+        factors = _REGULARIZER_DEFAULTS[name.lower()]
+    elif name == "L1":
+        factors = (float(cfg.get("l1", 0.01)), 0.0)
+    elif name == "L2":
+        factors = (0.0, float(cfg.get("l2", 0.01)))
+    elif name == "L1L2":
+        factors = (float(cfg.get("l1", 0.0)), float(cfg.get("l2", 0.0)))
+    else:
+        return None
+    return factors if all(math.isfinite(f) for f in factors) else None
 
 
 def facts_for(

@@ -9,11 +9,10 @@ can be edited. Options this cannot port exactly become a ``TODO`` comment in the
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from codegen.conversion.model import WeightEntry
-from codegen.conversion.training import TrainingFacts, norm_axes, option_config, option_name
+from codegen.conversion.training import TrainingFacts, l1_l2, norm_axes, option_config, option_name
 from codegen.ir.graph import Graph
 from codegen.ir.naming import comment_text
 
@@ -107,6 +106,8 @@ def _activity_regularized(graph: Graph | None) -> list[tuple[str, object]]:
     for layer in graph.layers:
         if isinstance(layer.config, dict) and layer.config.get("activity_regularizer"):
             found.append((layer.name, layer.config["activity_regularizer"]))
+        elif layer.class_name == "ActivityRegularization":
+            found.append((layer.name, "ActivityRegularization"))
         found += _activity_regularized(layer.subgraph)
     return found
 
@@ -120,11 +121,16 @@ def _regularization_loss(weights: list[WeightEntry], activity: list[tuple[str, o
     if not groups and not activity:
         return ""
     body: list[str] = ["loss = torch.zeros(())"]
-    for name, reg in activity:
-        body.append(
-            f"# TODO: {comment_text(name)} activity_regularizer {comment_text(describe(reg))}"
-            " is not ported (Keras adds it on the layer's output / batch size in training)"
-        )
+    if activity:
+        names = sorted({name for name, _ in activity})
+        which = ", ".join(names) if len(names) <= 2 else f"{len(names)} layers"
+        body += [
+            f"# activity regularizers ({comment_text(which)}): the penalties of the last",
+            "# forward in training, as Keras adds them for every call",
+            "for module in self.modules():",
+            "    if isinstance(module, ActivityPenalty):",
+            "        loss = loss + module.penalty",
+        ]
     for entries in groups.values():
         reg = entries[0].training.regularizer
         comment = f"# {label(entries[0])}: {comment_text(describe(reg))}"
@@ -136,35 +142,21 @@ def _regularization_loss(weights: list[WeightEntry], activity: list[tuple[str, o
         body.extend(f"loss = loss + {t}" for t in terms)
     body.append("return loss")
     doc = (
-        '"""The weight penalties Keras adds to the loss in training (its ``model.losses``);\n'
-        '        add them to your loss before ``backward()``."""'
+        '"""The penalties Keras adds to the loss in training (its ``model.losses``): of the\n'
+        "        weights, and of the outputs of the last forward in training where layers have\n"
+        '        activity regularizers; add them to your loss before ``backward()``."""'
     )
     return method("def regularization_loss(self) -> torch.Tensor:", doc, body)
 
 
-_REGULARIZER_DEFAULTS = {"l1": (0.01, 0.0), "l2": (0.0, 0.01), "l1_l2": (0.01, 0.01)}
-
-
-def _finite(*values: float) -> bool:
-    return all(math.isfinite(v) for v in values)
-
-
 def _penalty(reg, params: list[str]) -> list[str] | None:
-    name = option_name(reg)
-    cfg = option_config(reg)
-    key = name.lower()
-    if isinstance(reg, str) and key in _REGULARIZER_DEFAULTS:
-        l1, l2 = _REGULARIZER_DEFAULTS[key]
-    elif name == "L1":
-        l1, l2 = float(cfg.get("l1", 0.01)), 0.0
-    elif name == "L2":
-        l1, l2 = 0.0, float(cfg.get("l2", 0.01))
-    elif name == "L1L2":
-        l1, l2 = float(cfg.get("l1", 0.0)), float(cfg.get("l2", 0.0))
-    else:
+    try:
+        factors = l1_l2(reg)
+    except (TypeError, ValueError):
         return None
-    if not _finite(l1, l2):
+    if factors is None:
         return None
+    l1, l2 = factors
     terms = []
     for p in params:
         if l1:

@@ -315,13 +315,34 @@ def test_keras2_rnn_files_port_every_initializer(tmp_path, name):
     torch_model.reset_parameters()  # runs: every line is valid for these shapes
 
 
-def test_activity_regularizer_is_a_visible_todo(tmp_path):
-    inputs = keras.Input((4,))
-    outputs = layers.Dense(3, activity_regularizer=regularizers.L2(0.1), name="act")(inputs)
-    model = keras.Model(inputs, outputs)
-    _, generated = port(model, tmp_path, "flat")
-    method = generated.source.split("def regularization_loss")[1]
-    assert "# TODO: act activity_regularizer L2(l2=0.1) is not ported" in method
+@pytest.mark.parametrize("form", FORMS)
+def test_activity_regularizers_as_keras_adds_them(tmp_path, form):
+    """activity_regularizer on layers (a shared one called twice: one term per call, as
+    Keras), an ActivityRegularization layer, and repeated blocks that carry one; after a
+    forward in training, regularization_loss() equals Keras's sum(model.losses)."""
+    inputs = keras.Input((6, 6, 3))
+    x = inputs
+    for i in range(3):
+        x = layers.Conv2D(4, 3, padding="same", activity_regularizer=regularizers.L1(0.01))(x)
+        x = layers.BatchNormalization()(x)
+    x = layers.ActivityRegularization(l1=0.003, l2=0.02)(layers.GlobalAveragePooling2D()(x))
+    shared = layers.Dense(4, activity_regularizer="l2", kernel_regularizer=regularizers.L2(0.1))
+    y = shared(layers.Dense(4, activity_regularizer=regularizers.L1L2(0.02, 0.03))(shared(x)))
+    model = keras.Model(inputs, y, name="activity")
+    randomize(model)
+    torch_model, generated = port(model, tmp_path, form)
+    assert "TODO" not in generated.source
+    batch = random_inputs(model, 3)
+    keras_out = model(batch[0], training=True)
+    expected = float(sum(float(loss) for loss in model.losses))
+    torch_model.train()
+    torch_out = torch_model(torch.from_numpy(batch[0]))
+    got = float(torch_model.regularization_loss())
+    assert expected > 0 and abs(got - expected) <= 1e-5 * max(1.0, expected), (got, expected)
+    assert np.allclose(torch_out.detach().numpy(), np.asarray(keras_out), atol=1e-4)
+    torch_model.eval()  # inference leaves the penalties of the last training forward
+    torch_model(torch.from_numpy(batch[0]))
+    assert float(torch_model.regularization_loss()) == got
 
 
 def repeated_blocks_model():

@@ -11,7 +11,7 @@ import math
 from codegen.ir.layout import Layout, keras_order
 
 from .. import weights as W
-from ..context import CallContext, Unsupported
+from ..context import CallContext, Unsupported, activity_penalty_module
 from ..registry import AGNOSTIC, register
 from ._lora import lora_merged
 from .activations import with_activation
@@ -71,9 +71,12 @@ def identity(call, ctx: CallContext) -> None:
 
 @register("ActivityRegularization", elementwise=True)
 def activity_regularization(call, ctx: CallContext) -> None:
-    # Only adds a loss term during training in Keras; the forward pass is the identity.
-    ctx.config.get("l1"), ctx.config.get("l2")
-    attr = ctx.module("nn.Identity()")
+    # The identity in forward; in training Keras adds the L1L2 penalty of its output to the
+    # losses (regularization_loss() reads it from the module).
+    option = {"class_name": "L1L2", "config": {"l1": ctx.config.get("l1", 0.0)}}
+    option["config"]["l2"] = ctx.config.get("l2", 0.0)
+    attr = ctx.module(activity_penalty_module(option))
+    ctx.helper("ActivityPenalty")
     ctx.output(f"{attr}({ctx.input(0)})")
 
 
