@@ -26,7 +26,7 @@ def weights_file(weights_format: str) -> str:
     return WEIGHTS_FILES[weights_format]
 
 
-def weights_bytes(state_dict, weights_format: str = "pt") -> bytes:
+def weights_bytes(state_dict, weights_format: str = "pt") -> bytes | memoryview:
     """The state_dict serialized in ``weights_format`` (same arrays, same bytes)."""
     weights_file(weights_format)
     if weights_format == "safetensors":
@@ -38,7 +38,8 @@ def weights_bytes(state_dict, weights_format: str = "pt") -> bytes:
 
     buffer = io.BytesIO()
     torch.save(state_dict, buffer)
-    return buffer.getvalue()
+    # A view of the buffer, not a copy of it: the weights are held once more, not twice.
+    return buffer.getbuffer()
 
 
 def is_safetensors(data: bytes) -> bool:
