@@ -25,8 +25,7 @@ def operator_totals(module, x, runs: int = 3) -> dict[str, tuple[float, int]]:
             for _ in range(runs):
                 module(x)
     return {
-        e.key: (e.self_cpu_time_total / 1e3 / runs, e.count // runs)
-        for e in prof.key_averages()
+        e.key: (e.self_cpu_time_total / 1e3 / runs, e.count // runs) for e in prof.key_averages()
     }
 
 
@@ -49,8 +48,10 @@ def main() -> None:
         a, b = ours.get(key, (0.0, 0)), theirs.get(key, (0.0, 0))
         if max(a[0], b[0]) >= 0.05:
             print(f"{key:<40}{a[0]:>14.2f}{a[1]:>7}{b[0]:>10.2f}{b[1]:>7}")
-    print(f"{'total':<40}{sum(v[0] for v in ours.values()):>14.2f}"
-          f"{'':>7}{sum(v[0] for v in theirs.values()):>10.2f}")
+    print(
+        f"{'total':<40}{sum(v[0] for v in ours.values()):>14.2f}"
+        f"{'':>7}{sum(v[0] for v in theirs.values()):>10.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -31,6 +31,15 @@ def render(results: dict) -> str:
         ),
         "",
     ]
+    dates = results.get("dates", {})
+    if len(set(dates.values())) > 1:
+        rounds = results.get("section_rounds", {})
+        lines += [
+            "Sections measured at different times: "
+            + "; ".join(f"{s} {d} ({rounds.get(s, '?')} rounds)" for s, d in dates.items())
+            + ".",
+            "",
+        ]
     if "eager" in results:
         lines += [
             "## Generated vs hand-written PyTorch (eager, `inference_mode`)",
