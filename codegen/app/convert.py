@@ -34,8 +34,8 @@ from codegen.read.compile_config import compile_config
 from codegen.render.source import render_source
 from codegen.render.train_script import render_train_script
 from codegen.structure.pipeline import convert_structured
-from codegen.render.weights import read_weights, weights_bytes, weights_file
-from codegen.render.write import check_overwrite, write_all
+from codegen.render.weights import read_weights, weights_content, weights_file
+from codegen.render.write import check_overwrite, same_content, write_all
 
 from .command_line import regenerate_command
 
@@ -268,7 +268,7 @@ def convert(
     weights_path = out_dir / weights_name
     files = {
         module_path: generated.source.encode(),
-        weights_path: weights_bytes(generated.state_dict, weights_format),
+        weights_path: weights_content(generated.state_dict, weights_format),
     }
     if emit_train:
         train = render_train_script(
@@ -383,7 +383,7 @@ def _write_outputs(files, weights_path, state_dict, force, check_overwrite, writ
     if not force and weights_path.exists() and _same_state_dict(weights_path, state_dict):
         files = {p: d for p, d in files.items() if p != weights_path}
     check_overwrite(files, force)
-    pending = {p: d for p, d in files.items() if force or not (p.exists() and p.read_bytes() == d)}
+    pending = {p: d for p, d in files.items() if force or not same_content(p, d)}
     write_all(pending)
     return bool(pending)
 
