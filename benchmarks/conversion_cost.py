@@ -67,17 +67,44 @@ def _measured(command: list[str]) -> tuple[float, float, str]:
     return wall, usage.ru_maxrss / 1024, text
 
 
-def _fit(points: list[tuple[int, float]]) -> dict:
-    """Least-squares line through (layers, seconds)."""
-    n = len(points)
-    mx = sum(x for x, _ in points) / n
-    my = sum(y for _, y in points) / n
-    sxx = sum((x - mx) ** 2 for x, _ in points) or 1.0
-    slope = sum((x - mx) * (y - my) for x, y in points) / sxx
-    intercept = my - slope * mx
-    total = sum((y - my) ** 2 for _, y in points) or 1.0
-    residual = sum((y - (intercept + slope * x)) ** 2 for x, y in points)
-    return {"slope_ms": slope * 1e3, "intercept_s": intercept, "r2": 1 - residual / total}
+def _fit(runs: list[dict], tool=("convert", "render", "check", "write")) -> dict:
+    """Least squares: the tool's seconds against layers alone, and against layers and
+    weight megabytes together (converting and writing weights scale with their bytes)."""
+    import numpy as np
+
+    seconds = np.array([sum(r["seconds"].get(k, 0.0) for k in tool) for r in runs])
+    layers = np.array([float(r["layers"]) for r in runs])
+    megabytes = np.array([r["weight_mb"] for r in runs])
+
+    def solve(*columns):
+        a = np.column_stack([*columns, np.ones_like(seconds)])
+        coef, *_ = np.linalg.lstsq(a, seconds, rcond=None)
+        residual = float(np.sum((a @ coef - seconds) ** 2))
+        total = float(np.sum((seconds - seconds.mean()) ** 2)) or 1.0
+        return coef, 1.0 - residual / total
+
+    (slope, intercept), r2 = solve(layers)
+    (per_layer, per_mb, constant), r2_both = solve(layers, megabytes)
+    return {
+        "slope_ms": float(slope) * 1e3,
+        "intercept_s": float(intercept),
+        "r2": r2,
+        "ms_per_layer": float(per_layer) * 1e3,
+        "ms_per_mb": float(per_mb) * 1e3,
+        "constant_s": float(constant),
+        "r2_layers_and_mb": r2_both,
+    }
+
+
+def fits(runs: list[dict]) -> dict:
+    """The fit of each reader with three runs or more."""
+    readers = dict.fromkeys(r["reader"] for r in runs)
+    found = {}
+    for reader in readers:
+        mine = [r for r in runs if r["reader"] == reader]
+        if len(mine) >= 3:
+            found[reader] = _fit(mine)
+    return found
 
 
 def ladder(quick: bool = False, models=None, readers=("file", "keras")) -> dict:

@@ -211,11 +211,20 @@ def _ladder(ladder: dict) -> list[str]:
         ],
         rows,
     )
-    for reader, fit in ladder.get("fits", {}).items():
+    from benchmarks.conversion_cost import fits
+
+    for reader, fit in fits(ladder["runs"]).items():
         lines.append(
-            f"- {reader} reader: tool time (convert+render+check+write) ≈ "
-            f"{fit['slope_ms']:.2f} ms × layers + {fit['intercept_s']:.2f} s "
-            f"(R² {fit['r2']:.3f})."
+            f"- {reader} reader, the tool's own time (convert + render + check + write): "
+            f"{fit['slope_ms']:.1f} ms × layers + {fit['intercept_s']:.2f} s "
+            f"(R² {fit['r2']:.2f}); with the weights' size as a second term "
+            f"{fit['ms_per_layer']:.1f} ms × layers + {fit['ms_per_mb']:.1f} ms × MB + "
+            f"{fit['constant_s']:.2f} s (R² {fit['r2_layers_and_mb']:.2f})."
         )
-    lines.append(f"- Baseline (imports only): {ladder['baseline_mb']:.0f} MB.")
+    baselines = ladder.get("baselines_mb") or {"file": ladder["baseline_mb"]}
+    lines.append(
+        "- Baseline (a process importing what the conversion imports): "
+        + ", ".join(f"{reader} reader {mb:.0f} MB" for reader, mb in baselines.items())
+        + "."
+    )
     return lines + [""]

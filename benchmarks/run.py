@@ -275,11 +275,19 @@ def main(argv=None) -> dict:
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--out", type=Path, help="folder for results (default: benchmarks/)")
     parser.add_argument("--name", default="latest", help="results/<name>.json")
+    parser.add_argument("--ladder-models", nargs="+", help="keras.applications names")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite RESULTS.md from results/<name>.json"
+    )
     args = parser.parse_args(argv)
+    out = args.out or HERE
+    if args.render:
+        results = json.loads((out / "results" / f"{args.name}.json").read_text())
+        (out / "RESULTS.md").write_text(render(results))
+        return results
     if args.rounds is None:
         args.rounds = 2 if args.smoke else 7 if args.quick else 15
     sections = args.only or (("eager", "format", "keras", "half") if args.smoke else SECTIONS)
-    out = args.out or HERE
     results = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
@@ -339,7 +347,7 @@ def _run(suite: Suite, sections, args) -> dict:
     if "ladder" in sections and not smoke:
         from benchmarks.conversion_cost import ladder
 
-        found["ladder"] = ladder(quick=args.quick)
+        found["ladder"] = ladder(quick=args.quick, models=args.ladder_models)
     return found
 
 
