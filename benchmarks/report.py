@@ -97,12 +97,17 @@ def render(results: dict) -> str:
         lines += _table(
             ["model", "batch", "channels_last", "NCHW contiguous", "NCHW / channels_last"], rows
         )
-    if "keras" in results:
+    for key, note in (
+        ("keras", "PyTorch's OpenMP threads with their default wait policy (they spin)."),
+        ("keras_omp_passive", "The PyTorch worker with `OMP_WAIT_POLICY=PASSIVE`."),
+    ):
+        if key not in results:
+            continue
         lines += [
             "## Generated (PyTorch) vs Keras on TensorFlow (`predict_on_batch`)",
             "",
             (
-                "Separate processes, alternated call by call. max rel diff: "
+                f"{note} Separate processes, alternated call by call. max rel diff: "
                 "max|Δ| / max(1, max|keras|)."
             ),
             "",
@@ -116,7 +121,7 @@ def render(results: dict) -> str:
                 f"**{r['ratio']:.3f}**",
                 f"{r['max_abs_diff']:.1e}",
             ]
-            for r in results["keras"]
+            for r in results[key]
         ]
         lines += _table(["model", "batch", "generated", "keras", "ratio", "max rel diff"], rows)
     if "compile" in results:

@@ -89,7 +89,10 @@ class Suite:
         self.rounds = args.rounds
         self.batches = (1,) if args.smoke else (1, 8)
         self.keras = Worker("keras_side")
-        self.torch = Worker("torch_side")
+        # OpenMP threads that sleep when idle instead of spinning: on a machine whose cores
+        # other processes use too, spinning threads wait for a core (see RESULTS.md).
+        passive = {"OMP_WAIT_POLICY": "PASSIVE"} if args.omp_passive else None
+        self.torch = Worker("torch_side", passive)
         self.prepared: dict = {}
 
     def close(self) -> None:
@@ -277,6 +280,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--name", default="latest", help="results/<name>.json")
     parser.add_argument("--ladder-models", nargs="+", help="keras.applications names")
     parser.add_argument(
+        "--omp-passive",
+        action="store_true",
+        help="PyTorch worker with OMP_WAIT_POLICY=PASSIVE (sections stored as <name>_omp_passive)",
+    )
+    parser.add_argument(
         "--render", action="store_true", help="only rewrite RESULTS.md from results/<name>.json"
     )
     args = parser.parse_args(argv)
@@ -298,7 +306,9 @@ def main(argv=None) -> dict:
         suite = Suite(args, Path(tmp))
         try:
             results["versions"] = suite.torch("info")
-            results.update(_run(suite, sections, args))
+            found = _run(suite, sections, args)
+            suffix = "_omp_passive" if args.omp_passive else ""
+            results.update({f"{key}{suffix}": value for key, value in found.items()})
         finally:
             suite.close()
     results["machine"]["load_average_at_end"] = os.getloadavg()[0]
@@ -313,7 +323,8 @@ def main(argv=None) -> dict:
             "dates": earlier.get("dates", {}),
             "section_rounds": earlier.get("section_rounds", {}),
         }
-    ran = [s for s in sections if s in results]
+    suffix = "_omp_passive" if args.omp_passive else ""
+    ran = [s + suffix for s in sections if s + suffix in results]
     results.setdefault("dates", {}).update({s: results["date"] for s in ran})
     results.setdefault("section_rounds", {}).update({s: args.rounds for s in ran})
     path.write_text(json.dumps(results, indent=1) + "\n")

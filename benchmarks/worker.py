@@ -36,10 +36,8 @@ def serve(handlers: dict[str, Callable[..., object]]) -> None:
 class Worker:
     """The parent's handle on a worker process (``python -m benchmarks.<module>``)."""
 
-    def __init__(self, module: str, threads: int | None = None) -> None:
-        env = dict(ENV)
-        if threads:
-            env["OMP_NUM_THREADS"] = str(threads)
+    def __init__(self, module: str, extra_env: dict[str, str] | None = None) -> None:
+        env = {**ENV, **(extra_env or {})}
         self.name = module
         self.proc = subprocess.Popen(
             [sys.executable, "-m", f"benchmarks.{module}"],
