@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def _ms(stats: dict) -> str:
     return f"{stats['median_ms']:.1f}"
@@ -11,6 +13,9 @@ def _table(head: list[str], rows: list[list]) -> list[str]:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return lines + [""]
+
+
+NOTES = Path(__file__).resolve().parent / "NOTES.md"
 
 
 def render(results: dict) -> str:
@@ -176,6 +181,8 @@ def render(results: dict) -> str:
         )
     if "ladder" in results:
         lines += _ladder(results["ladder"])
+    if NOTES.exists() and results.get("mode") != "smoke":
+        lines += [NOTES.read_text()]
     return "\n".join(lines).rstrip() + "\n"
 
 
