@@ -34,8 +34,8 @@ from codegen.read.compile_config import compile_config
 from codegen.render.source import render_source
 from codegen.render.train_script import render_train_script
 from codegen.structure.pipeline import convert_structured
-from codegen.render.weights import read_weights, weights_bytes, weights_file
-from codegen.render.write import check_overwrite, write_all
+from codegen.render.weights import read_weights, weights_content, weights_file
+from codegen.render.write import check_overwrite, same_content, write_all
 
 from .command_line import regenerate_command
 
@@ -123,6 +123,7 @@ def generate(
     registry: Registry | None = None,
     structured: bool = True,
     weights_format: str = "pt",
+    timings: dict[str, float] | None = None,
 ) -> Generated:
     """Convert a loaded Keras model (or a :class:`Graph` a reader made) to source and a
     state_dict, without writing files.
@@ -130,8 +131,9 @@ def generate(
     ``registry`` (the converters to use) defaults to the built-ins plus ``plugins``.
     Repeated blocks become classes and chains of them stages (``structured=False``, the
     ``--flat`` form, keeps one attribute and one forward line per Keras layer).
+    ``timings``, when given, receives the seconds spent converting and rendering.
     """
-    import torch
+    start = time.perf_counter()
 
     if registry is None:
         registry = converter_registry(plugins, allow_unsupported=allow_unsupported)
@@ -143,6 +145,7 @@ def generate(
         session = convert_graph(graph, options, class_name=class_name, registry=registry)
     if command is None:
         command = "keras2torch convert MODEL -o OUT_DIR"
+    rendered = time.perf_counter()
     text = render_source(
         session,
         source=source,
@@ -150,9 +153,10 @@ def generate(
         version=__version__,
         weights_file=weights_file(weights_format),
     )
-    state_dict = OrderedDict(
-        (w.key, torch.from_numpy(w.array.copy())) for w in session.classes[-1].weights
-    )
+    state_dict = OrderedDict((w.key, _tensor(w.array)) for w in session.classes[-1].weights)
+    if timings is not None:
+        timings["convert"] = rendered - start
+        timings["render"] = time.perf_counter() - rendered
     return Generated(text, state_dict, session, graph)
 
 
@@ -234,28 +238,37 @@ def convert(
         registry=registry,
         structured=structured,
         weights_format=weights_format,
+        timings=timings,
     )
+    start = time.perf_counter()
     top = generated.top
     # The user's inputs must fit the model before anything is written.
     chosen = choose_inputs(generated.graph, inputs, batch_size) if verify or emit_test else None
     if verify:
         check_verifiable(generated, model)  # skeletons/stand-ins cannot run: say so up front
-    # Prove the module is complete before writing anything: strict load of every key.
+    # Prove the module is complete before writing anything: strict load of every key. Built
+    # on the meta device, the module allocates and initialises nothing (seconds and a copy
+    # of the weights for a large model); assign=True keys and shapes are still checked.
+    import torch
+
     module_ns = load_module_from_source(generated.source)
-    torch_model = getattr(module_ns, top.name)()
+    with torch.device("meta"):
+        torch_model = getattr(module_ns, top.name)()
     try:
-        torch_model.load_state_dict(generated.state_dict, strict=True)
+        torch_model.load_state_dict(generated.state_dict, strict=True, assign=True)
     except RuntimeError as exc:
         raise ConversionError(
             f"internal: generated state_dict does not fit the module: {exc}"
         ) from None
-    timings["convert"] = time.perf_counter() - start
+    timings["check"] = time.perf_counter() - start
+
+    start = time.perf_counter()
 
     module_path = out_dir / MODULE_FILE
     weights_path = out_dir / weights_name
     files = {
         module_path: generated.source.encode(),
-        weights_path: weights_bytes(generated.state_dict, weights_format),
+        weights_path: weights_content(generated.state_dict, weights_format),
     }
     if emit_train:
         train = render_train_script(
@@ -290,6 +303,7 @@ def convert(
     written = _write_outputs(
         files, weights_path, generated.state_dict, force, check_overwrite, write_all
     )
+    timings["write"] = time.perf_counter() - start
 
     result = ConversionResult(
         module_path=module_path,
@@ -331,6 +345,17 @@ def convert(
     return result
 
 
+def _tensor(array):
+    """A tensor over the array's own memory where that is safe (no second copy of the
+    weights); a compact copy of views, read-only and non-contiguous arrays."""
+    import numpy as np
+    import torch
+
+    if array.base is None and array.flags.c_contiguous and array.flags.writeable:
+        return torch.from_numpy(array)
+    return torch.from_numpy(np.array(array, order="C", copy=True))
+
+
 def _stand_in_inputs(generated: Generated) -> list[str]:
     """``torch.randn(2, 8, 8, 3)`` per model input, in the port's layout (None dims: 8)."""
     exprs = []
@@ -358,7 +383,7 @@ def _write_outputs(files, weights_path, state_dict, force, check_overwrite, writ
     if not force and weights_path.exists() and _same_state_dict(weights_path, state_dict):
         files = {p: d for p, d in files.items() if p != weights_path}
     check_overwrite(files, force)
-    pending = {p: d for p, d in files.items() if force or not (p.exists() and p.read_bytes() == d)}
+    pending = {p: d for p, d in files.items() if force or not same_content(p, d)}
     write_all(pending)
     return bool(pending)
 

@@ -26,8 +26,9 @@ def weights_file(weights_format: str) -> str:
     return WEIGHTS_FILES[weights_format]
 
 
-def weights_bytes(state_dict, weights_format: str = "pt") -> bytes:
-    """The state_dict serialized in ``weights_format`` (same arrays, same bytes)."""
+def weights_content(state_dict, weights_format: str = "pt"):
+    """The state_dict serialized in ``weights_format`` (same arrays, same bytes): bytes for
+    safetensors, streamed into the file for torch's format."""
     weights_file(weights_format)
     if weights_format == "safetensors":
         from safetensors.torch import save
@@ -36,9 +37,9 @@ def weights_bytes(state_dict, weights_format: str = "pt") -> bytes:
         return save({k: v.contiguous().clone() for k, v in state_dict.items()})
     import torch
 
-    buffer = io.BytesIO()
-    torch.save(state_dict, buffer)
-    return buffer.getvalue()
+    from .write import Streamed
+
+    return Streamed(lambda f: torch.save(state_dict, f))
 
 
 def is_safetensors(data: bytes) -> bool:

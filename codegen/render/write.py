@@ -4,9 +4,25 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from codegen.errors import InputError
+
+
+class Streamed:
+    """A file's content written straight into the file, never held in memory whole (a
+    state_dict that ``torch.save`` streams: holding it as bytes would be one more copy of
+    every weight)."""
+
+    def __init__(self, write: Callable[[BinaryIO], None]) -> None:
+        self.write = write
+
+
+def same_content(path: Path, data) -> bool:
+    """Whether ``path`` holds ``data`` already (streamed content is never read back)."""
+    return not isinstance(data, Streamed) and path.exists() and path.read_bytes() == data
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -19,7 +35,9 @@ def check_overwrite(files: dict[Path, bytes], force: bool) -> None:
     """Refuse to replace existing files whose content differs, unless ``force``."""
     if force:
         return
-    clashes = [str(p) for p, data in files.items() if p.exists() and p.read_bytes() != data]
+    # Streamed content counts as different: the caller has already left out a streamed
+    # file whose content is the same.
+    clashes = [str(p) for p, data in files.items() if p.exists() and not same_content(p, data)]
     if clashes:
         raise InputError(
             f"{', '.join(clashes)} already exist(s) with different content; "
@@ -73,7 +91,7 @@ def _make_folders(folder: Path) -> list[Path]:
     return list(reversed(missing))
 
 
-def _stage(path: Path, data: bytes) -> str:
+def _stage(path: Path, data: bytes | Streamed) -> str:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp creates the file 0600; give it the mode a plain open() would.
@@ -81,7 +99,10 @@ def _stage(path: Path, data: bytes) -> str:
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if isinstance(data, Streamed):
+                data.write(f)
+            else:
+                f.write(data)
             f.flush()
             os.fsync(f.fileno())
     except BaseException:

@@ -6,7 +6,7 @@ Each measurement is a fresh process, run alternately so both see the same machin
 - ``keras2torch convert FILE -o OUT --reader file --force`` (the whole command: Python start,
   torch import, reading, converting, black, writing).
 
-Usage: python scripts/benchmark_file_reader.py [FILE.h5 ...] [--runs N]
+Usage: python -m benchmarks.file_reader [FILE.h5 ...] [--runs N]
 Without files it uses the legacy files of ../shared/corpus when present, else it writes one
 with tf-keras.
 """
@@ -29,7 +29,7 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 def timed(command: list[str]) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True, env=ENV)
+    proc = subprocess.run(command, check=False, capture_output=True, text=True, env=ENV)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"failed: {' '.join(command)}\n{proc.stderr[-2000:]}")

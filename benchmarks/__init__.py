@@ -1,0 +1,1 @@
+"""keras2torch's benchmark suite: ``python -m benchmarks --help``."""
