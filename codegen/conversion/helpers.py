@@ -18,6 +18,7 @@ DEPENDENCIES: dict[str, tuple[str, ...]] = {
     "GRULoop": ("RNNLoop",),
     "SimpleRNNLoop": ("RNNLoop",),
     "ConvLSTMLoop": ("RNNLoop",),
+    "TokenAndPositionEmbedding": ("ReversibleEmbedding", "PositionEmbedding"),
 }
 
 # The features of each specialised template. Most are named after the argument they add

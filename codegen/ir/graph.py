@@ -77,11 +77,15 @@ class Graph:
     """A model: its calls in topological order, its inputs and outputs."""
 
     name: str
-    class_name: str  # "Functional" or "Sequential"
+    class_name: str  # "Functional", "Sequential", or a keras.Model subclass built functionally
     inputs: list[Tensor]
     outputs: list[Tensor]
     calls: list[Call]
     input_names: list[str]
+    # A model called with / returning a flat dict: its keys, one per input/output, in the order
+    # of ``inputs``/``outputs`` (Keras's flattened order: sorted keys). None for lists.
+    input_keys: list[str] | None = None
+    output_keys: list[str] | None = None
     # Short attribute names for layers of this graph (id(layer) -> name), set by structure
     # recovery for block classes; comments and the weight manifest keep the Keras names.
     labels: dict[int, str] = field(default_factory=dict)

@@ -12,6 +12,7 @@ import numpy as np
 from codegen.errors import InputError
 from codegen.ir.graph import Call, Graph, Layer, Tensor, TensorRef
 
+from .keras_hub import expand_blocks
 from .keras_import import import_keras
 
 
@@ -78,13 +79,28 @@ def read_model(model: Any) -> Graph:
     keras = import_keras()
 
     functional = getattr(model, "_functional", None) or model
+    if getattr(model, "_keras2torch_standin", False):  # see standins.MARK
+        raise InputError(
+            f"the file holds a {type(model).__name__!r} model: a keras.Model subclass whose "
+            "graph is built by Python code that is not imported here; import the module that "
+            "defines it (registered with keras.saving.register_keras_serializable, e.g. in a "
+            "--plugin) or convert the live model through the API"
+        )
+    if _is_preprocessing(model):
+        raise InputError(
+            f"{model.name!r} ({type(model).__name__}) is a KerasHub tokenizer or "
+            "preprocessor: its string processing is not ported; port the backbone (or the "
+            "task model), which takes token ids"
+        )
     if not isinstance(functional, keras.Model) or not hasattr(functional, "outputs"):
         raise InputError(f"model {model.name!r} is not a Sequential or Functional model")
     if not getattr(functional, "outputs", None):
         raise InputError(
             f"model {model.name!r} has no defined inputs/outputs; build it on an Input first"
         )
-    return _GraphReader(model, functional).read()
+    graph = _GraphReader(model, functional).read()
+    expand_blocks(graph)  # KerasHub transformer blocks as graphs of core layers
+    return graph
 
 
 class _GraphReader:
@@ -146,6 +162,8 @@ class _GraphReader:
             outputs=outputs,
             calls=calls,
             input_names=input_names,
+            input_keys=_dict_keys(getattr(self.functional, "_inputs_struct", None)),
+            output_keys=_dict_keys(getattr(self.functional, "_outputs_struct", None)),
         )
 
     def _tensor(self, kt: Any) -> Tensor:
@@ -255,6 +273,23 @@ def _is_graph_model(model: Any) -> bool:
     """Sequential/Functional (a graph of layers), not a subclassed model with Python call()."""
     functional = getattr(model, "_functional", None) or model
     return bool(getattr(functional, "outputs", None)) and hasattr(functional, "operations")
+
+
+def _is_preprocessing(model: Any) -> bool:
+    """A KerasHub Tokenizer/Preprocessor layer (strings in): outside what a port computes."""
+    kinds = {cls.__name__ for cls in type(model).__mro__}
+    return bool(kinds & {"Tokenizer", "Preprocessor", "PreprocessingLayer"}) and any(
+        cls.__module__.startswith("keras_hub.") for cls in type(model).__mro__
+    )
+
+
+def _dict_keys(struct: Any) -> list[str] | None:
+    """A flat ``{key: tensor}`` structure's keys in Keras's flattened order (sorted)."""
+    if not isinstance(struct, dict) or not struct:
+        return None
+    if not all(isinstance(k, str) and len(_flatten(v)) == 1 for k, v in struct.items()):
+        return None
+    return sorted(struct)
 
 
 def _flatten(value: Any) -> list:

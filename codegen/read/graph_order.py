@@ -132,4 +132,6 @@ def ordered_graph(
         outputs=outputs,
         calls=ordered,
         input_names=input_names,
+        input_keys=spec.input_keys,
+        output_keys=spec.output_keys,
     )

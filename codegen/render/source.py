@@ -29,7 +29,8 @@ def render_source(
     helpers = [_helper_text(env, session, name) for name in session.helpers]
     classes = [_class_view(cls) for cls in session.classes]
     top = session.classes[-1]
-    training = training_source(top.weights, top.graph)  # frozen layers, regularizers, constraints, inits
+    # Frozen layers, regularizers, constraints, inits.
+    training = training_source(top.weights, top.graph)
     classes[-1].update(init_lines=training.init_lines, methods=training.methods)
     helpers.extend(training.helpers)
     if session.options.channels_first:
@@ -90,6 +91,10 @@ def _class_view(cls: ClassModel) -> dict:
         else " -> tuple[" + ", ".join(["torch.Tensor"] * n_out) + "]"
     )
     returns = cls.returns if n_out == 1 else ["(" + ", ".join(cls.returns) + ")"]
+    if cls.output_keys:  # identifiers only (see conversion.engine._plain_keys)
+        annotation = " -> dict[str, torch.Tensor]"
+        pairs = ", ".join(f'"{key}": {value}' for key, value in zip(cls.output_keys, cls.returns))
+        returns = ["{" + pairs + "}"]
     doc = cls.title or f"Port of Keras {cls.keras_class} {cls.keras_name!r}."
     return {
         "name": cls.name,

@@ -31,6 +31,8 @@ ACTIVATIONS: dict[str, str] = {
     "selu": "F.selu({x})",
     "celu": "F.celu({x})",
     "gelu": "F.gelu({x})",  # Keras's string "gelu" is the exact (erf) form
+    # KerasHub's gelu_approximate (BERT, GPT-2): keras.activations.gelu(approximate=True).
+    "gelu_approximate": 'F.gelu({x}, approximate="tanh")',
     "silu": "F.silu({x})",
     "swish": "F.silu({x})",
     "hard_silu": "F.hardswish({x})",

@@ -1,0 +1,364 @@
+"""KerasHub's transformer blocks, rewritten as the graphs of core Keras layers they run.
+
+A ``keras_hub.layers.TransformerEncoder`` is a MultiHeadAttention, two LayerNormalizations,
+two Dense layers, dropouts and residual adds, called in an order its config decides
+(``normalize_first``). Written as a nested graph of those core layers (with the block's
+variables handed to each), the core converters port it exactly, and the structure stage
+turns the blocks of a model into one block class (``TransformerEncoder``) like any other
+repeated nested model. Works on a Graph from either reader; needs neither Keras nor KerasHub.
+
+A block whose config or call this module does not know is left as it is, with a reason
+(``Layer.unsupported``) that the conversion reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from codegen.ir.graph import Call, Graph, Layer, Tensor, TensorRef
+
+# Options of TransformerEncoder/TransformerDecoder configs this module reads.
+_BLOCK_OPTIONS = {
+    "name",
+    "trainable",
+    "dtype",
+    "intermediate_dim",
+    "num_heads",
+    "dropout",
+    "activation",
+    "layer_norm_epsilon",
+    "kernel_initializer",
+    "bias_initializer",
+    "normalize_first",
+    # TransformerDecoder's saved build shapes (a loading work-around in KerasHub).
+    "decoder_sequence_shape",
+    "encoder_sequence_shape",
+}
+# KerasHub functions serialized as activations, by their registered name.
+_HUB_ACTIVATIONS = {"keras_hub>gelu_approximate": "gelu_approximate"}
+_GLOROT = {
+    "module": "keras.initializers",
+    "class_name": "GlorotUniform",
+    "config": {"seed": None},
+    "registered_name": None,
+}
+_ZEROS = {"module": "keras.initializers", "class_name": "Zeros", "config": {}}
+_ONES = {"module": "keras.initializers", "class_name": "Ones", "config": {}}
+
+
+class Refused(Exception):
+    """The block cannot be written as core layers; the text says why."""
+
+
+def expand_blocks(graph: Graph) -> None:
+    """Give every KerasHub transformer block of ``graph`` (nested models too) its subgraph."""
+    for layer in list(graph.walk_layers()):
+        expand = EXPANDERS.get(layer.class_name)
+        if expand is None or layer.subgraph is not None or layer.unsupported:
+            continue
+        if len(layer.calls) != 1:
+            layer.unsupported = "a KerasHub block called more than once (a shared block)"
+            continue
+        try:
+            layer.subgraph = expand(layer, layer.calls[0])
+        except Refused as exc:
+            layer.unsupported = str(exc)
+
+
+class _Builder:
+    """Builds a nested Graph call by call, the way the readers record one."""
+
+    def __init__(self, block: Layer) -> None:
+        self.block = block
+        self.calls: list[Call] = []
+        self.inputs: list[Tensor] = []
+        self.input_names: list[str] = []
+        self.used: set[str] = set()
+
+    def input(self, name: str, like: Tensor) -> Tensor:
+        config = {"batch_shape": like.shape, "dtype": like.dtype, "name": name}
+        layer = Layer(name=name, class_name="InputLayer", config=config)
+        tensor = Tensor(shape=like.shape, dtype=like.dtype)
+        self._record(layer, [], (), {}, [tensor])
+        self.inputs.append(tensor)
+        self.input_names.append(name)
+        return tensor
+
+    def layer(self, name: str, class_name: str, config: dict, weights: bool = True) -> Layer:
+        """A core layer; ``weights``: it owns the block's variables under ``name/``."""
+        layer = Layer(name=name, class_name=class_name, config={"name": name, **config})
+        if weights:
+            prefix = f"{name}/"
+            for key, value in self.block.weights.items():
+                if key.startswith(prefix):
+                    layer.weights[key[len(prefix) :]] = value
+                    layer.trainable[key[len(prefix) :]] = self.block.trainable.get(key, True)
+            self.used.update(f"{prefix}{k}" for k in layer.weights)
+        return layer
+
+    def op(self, name: str, class_name: str, config: dict | None = None) -> Layer:
+        return Layer(
+            name=name, class_name=class_name, config={"name": name, **(config or {})}, is_op=True
+        )
+
+    def call(self, layer: Layer, inputs: list[Tensor], args=(), kwargs=None, like=None) -> Tensor:
+        """``layer`` called with ``args``/``kwargs`` (TensorRef(i) for ``inputs[i]``); its one
+        output is shaped ``like`` (a tensor or a shape)."""
+        shape, dtype = (like.shape, like.dtype) if isinstance(like, Tensor) else (like, "float32")
+        out = Tensor(shape=tuple(shape), dtype=dtype)
+        self._record(layer, inputs, tuple(args), dict(kwargs or {}), [out])
+        return out
+
+    def _record(self, layer, inputs, args, kwargs, outputs) -> None:
+        call = Call(layer=layer, inputs=list(inputs), outputs=outputs, args=args, kwargs=kwargs)
+        call.index = len(layer.calls)
+        layer.calls.append(call)
+        for i, tensor in enumerate(outputs):
+            tensor.producer, tensor.index = call, i
+        self.calls.append(call)
+
+    def graph(self, output: Tensor) -> Graph:
+        left = sorted(set(self.block.weights) - self.used)
+        if left:
+            raise Refused(f"variables {left} that a KerasHub block of this config does not have")
+        return Graph(
+            name=self.block.name,
+            class_name=self.block.class_name,
+            inputs=self.inputs,
+            outputs=[output],
+            calls=self.calls,
+            input_names=self.input_names,
+        )
+
+
+def _arguments(call: Call, names: tuple[str, ...]) -> dict:
+    """The call's arguments by parameter name (positional ones bound in ``names`` order)."""
+    values = dict(zip(names, call.args))
+    for key, value in call.kwargs.items():
+        values[key] = value
+    return values
+
+
+def _inputs(b: _Builder, call: Call, values: dict) -> dict[str, Tensor]:
+    """One subgraph input per input of the call, in its order (the nested model is called
+    with the call's inputs), named after the argument it is; by argument name."""
+    roles = {v.position: k for k, v in values.items() if isinstance(v, TensorRef)}
+    if len(roles) != len(call.inputs):
+        raise Refused("called with tensors inside nested arguments, or one tensor twice")
+    made = [b.input(roles[i], tensor) for i, tensor in enumerate(call.inputs)]
+    return {roles[i]: tensor for i, tensor in enumerate(made)}
+
+
+def _block_config(layer: Layer) -> dict:
+    config = layer.config
+    unknown = sorted(set(config) - _BLOCK_OPTIONS)
+    if unknown:
+        raise Refused(f"unsupported option(s) {', '.join(unknown)}")
+    return config
+
+
+def _activation(value):
+    """The activation for a core Dense config: a built-in one, or a KerasHub function as the
+    name the core converters know it by."""
+    if isinstance(value, dict) and value.get("class_name") == "function":
+        registered = value.get("config")
+        if registered in _HUB_ACTIVATIONS:
+            return _HUB_ACTIVATIONS[registered]
+        if isinstance(registered, str) and ">" in registered:
+            raise Refused(f"activation {registered!r} (not a Keras or known KerasHub function)")
+    return value
+
+
+def _mask(b: _Builder, mask: Tensor | None, name: str) -> Tensor | None:
+    """KerasHub's padding mask ``(batch, S)`` as an attention mask ``(batch, 1, S)``."""
+    if mask is None:
+        return None
+    if mask.rank != 2:
+        raise Refused(f"a rank-{mask.rank} {name} (expected (batch, sequence))")
+    if not (mask.dtype.startswith(("int", "uint")) or mask.dtype == "bool"):
+        # KerasHub casts the mask to int32 first: 0.5 would mask, a bool cast would not.
+        raise Refused(f"a {mask.dtype} {name} (integer or bool masks only)")
+    shape = (mask.shape[0], 1, mask.shape[1])
+    index = (slice(None), None, slice(None))  # mask[:, None, :]
+    layer = b.op(f"{name}_steps", "GetItem")
+    return b.call(layer, [mask], (TensorRef(0), index), like=Tensor(shape, mask.dtype))
+
+
+def _attention(b: _Builder, name: str, cfg: dict, query: Tensor, value: Tensor, mask, causal):
+    hidden = int(query.shape[-1])
+    heads = int(cfg["num_heads"])
+    key_dim = hidden // heads
+    config = {
+        "trainable": cfg.get("trainable", True),
+        "num_heads": heads,
+        "key_dim": key_dim,
+        "value_dim": key_dim,
+        "dropout": float(cfg.get("dropout") or 0.0),
+        "use_bias": True,
+        "output_shape": None,
+        "attention_axes": None,
+        "kernel_initializer": cfg.get("kernel_initializer", _GLOROT),
+        "bias_initializer": cfg.get("bias_initializer", _ZEROS),
+    }
+    inputs = [query] if value is query else [query, value]
+    kwargs = {"query": TensorRef(0), "value": TensorRef(len(inputs) - 1)}
+    if mask is not None:
+        inputs.append(mask)
+        kwargs["attention_mask"] = TensorRef(len(inputs) - 1)
+    if causal:
+        kwargs["use_causal_mask"] = True
+    return b.call(b.layer(name, "MultiHeadAttention", config), inputs, (), kwargs, like=query)
+
+
+def _norm(b: _Builder, name: str, cfg: dict, x: Tensor) -> Tensor:
+    config = {
+        "trainable": cfg.get("trainable", True),
+        "axis": [-1],
+        "epsilon": float(cfg.get("layer_norm_epsilon", 1e-5)),
+        "center": True,
+        "scale": True,
+        "rms_scaling": False,
+        "beta_initializer": _ZEROS,
+        "gamma_initializer": _ONES,
+    }
+    return b.call(b.layer(name, "LayerNormalization", config), [x], (TensorRef(0),), like=x)
+
+
+def _dense(b: _Builder, name: str, cfg: dict, x: Tensor, units: int, activation) -> Tensor:
+    config = {
+        "trainable": cfg.get("trainable", True),
+        "units": units,
+        "activation": activation,
+        "use_bias": True,
+        "kernel_initializer": cfg.get("kernel_initializer", _GLOROT),
+        "bias_initializer": cfg.get("bias_initializer", _ZEROS),
+    }
+    shape = (*x.shape[:-1], units)
+    return b.call(b.layer(name, "Dense", config), [x], (TensorRef(0),), like=shape)
+
+
+def _dropout(b: _Builder, name: str, cfg: dict, x: Tensor) -> Tensor:
+    config = {"trainable": True, "rate": float(cfg.get("dropout") or 0.0), "seed": None}
+    layer = b.layer(name, "Dropout", {**config, "noise_shape": None}, weights=False)
+    return b.call(layer, [x], (TensorRef(0),), like=x)
+
+
+def _add(b: _Builder, name: str, x: Tensor, residual: Tensor) -> Tensor:
+    return b.call(b.op(name, "Add"), [x, residual], (TensorRef(0), TensorRef(1)), like=x)
+
+
+def _residual(b, cfg, x, name_norm, body: Callable[[Tensor], Tensor], name_add) -> Tensor:
+    """``x + body(x)`` with the block's LayerNormalization before (pre-norm) or after."""
+    first = bool(cfg.get("normalize_first", False))
+    h = _norm(b, name_norm, cfg, x) if first else x
+    out = _add(b, name_add, body(h), x)
+    return out if first else _norm(b, name_norm, cfg, out)
+
+
+def _feedforward(b: _Builder, cfg: dict, x: Tensor) -> Tensor:
+    hidden = int(x.shape[-1])
+    activation = _activation(cfg.get("activation", "relu"))
+
+    def body(h):
+        h = _dense(
+            b, "feedforward_intermediate_dense", cfg, h, int(cfg["intermediate_dim"]), activation
+        )
+        h = _dense(b, "feedforward_output_dense", cfg, h, hidden, "linear")
+        return _dropout(b, "feedforward_dropout", cfg, h)
+
+    return _residual(b, cfg, x, "feedforward_layer_norm", body, "feedforward_add")
+
+
+def _check_hidden(x: Tensor | None, cfg: dict) -> None:
+    if x is None or x.rank != 3 or x.shape[-1] is None:
+        raise Refused("its input must be one (batch, sequence, features) tensor")
+    if x.masked:
+        raise Refused("an input with a Keras mask and no padding_mask (pass the mask explicitly)")
+    if int(x.shape[-1]) // int(cfg["num_heads"]) == 0:
+        raise Refused("fewer features than heads")
+
+
+def transformer_encoder(layer: Layer, call: Call) -> Graph:
+    """Self-attention and feed-forward, pre- or post-norm; padding_mask (no attention_mask)."""
+    cfg = _block_config(layer)
+    values = _arguments(
+        call, ("inputs", "padding_mask", "attention_mask", "training", "return_attention_scores")
+    )
+    for option in ("attention_mask", "return_attention_scores"):
+        value = values.get(option)
+        if value is not None and value is not False:
+            raise Refused(f"called with {option} (only padding_mask is supported)")
+    b = _Builder(layer)
+    given = _inputs(b, call, values)
+    x = given.get("inputs")
+    _check_hidden(x, cfg)
+    mask = _mask(b, given.get("padding_mask"), "padding_mask")
+
+    def attend(h):
+        h = _attention(b, "self_attention_layer", cfg, h, h, mask, causal=False)
+        return _dropout(b, "self_attention_dropout", cfg, h)
+
+    x = _residual(b, cfg, x, "self_attention_layer_norm", attend, "self_attention_add")
+    return b.graph(_feedforward(b, cfg, x))
+
+
+_DECODER_ARGS = (
+    "decoder_sequence",
+    "encoder_sequence",
+    "decoder_padding_mask",
+    "decoder_attention_mask",
+    "encoder_padding_mask",
+    "encoder_attention_mask",
+    "self_attention_cache",
+    "self_attention_cache_update_index",
+    "cross_attention_cache",
+    "cross_attention_cache_update_index",
+    "use_causal_mask",
+    "training",
+)
+
+
+def transformer_decoder(layer: Layer, call: Call) -> Graph:
+    """Causal (or not) self-attention, optional cross-attention; padding masks, no cache."""
+    cfg = _block_config(layer)
+    values = _arguments(call, _DECODER_ARGS)
+    for option in (
+        "decoder_attention_mask",
+        "encoder_attention_mask",
+        "self_attention_cache",
+        "cross_attention_cache",
+    ):
+        if values.get(option) is not None:
+            raise Refused(f"called with {option} (padding masks only, no cache)")
+    causal = values.get("use_causal_mask", True)
+    if not isinstance(causal, bool):
+        raise Refused("use_causal_mask given as a tensor")
+    b = _Builder(layer)
+    given = _inputs(b, call, values)
+    x = given.get("decoder_sequence")
+    _check_hidden(x, cfg)
+    enc = given.get("encoder_sequence")
+    self_mask = _mask(b, given.get("decoder_padding_mask"), "decoder_padding_mask")
+
+    def attend(h):
+        h = _attention(b, "self_attention", cfg, h, h, self_mask, causal=causal)
+        return _dropout(b, "self_attention_dropout", cfg, h)
+
+    x = _residual(b, cfg, x, "self_attention_layer_norm", attend, "self_attention_add")
+    if enc is not None:
+        cross_mask = _mask(b, given.get("encoder_padding_mask"), "encoder_padding_mask")
+
+        def cross(h):
+            h = _attention(b, "cross_attention", cfg, h, enc, cross_mask, causal=False)
+            return _dropout(b, "cross_attention_dropout", cfg, h)
+
+        x = _residual(b, cfg, x, "cross_attention_layer_norm", cross, "cross_attention_add")
+    elif "encoder_padding_mask" in given:
+        raise Refused("an encoder_padding_mask without an encoder_sequence")
+    return b.graph(_feedforward(b, cfg, x))
+
+
+EXPANDERS: dict[str, Callable[[Layer, Call], Graph]] = {
+    "TransformerEncoder": transformer_encoder,
+    "TransformerDecoder": transformer_decoder,
+}
