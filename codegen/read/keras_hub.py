@@ -50,19 +50,50 @@ class Refused(Exception):
     """The block cannot be written as core layers; the text says why."""
 
 
+class Inline(Graph):
+    """An expansion to splice into the calling graph (a stack of blocks, ``ViTEncoder``),
+    so that its blocks are blocks of the model itself."""
+
+
 def expand_blocks(graph: Graph) -> None:
-    """Give every KerasHub transformer block of ``graph`` (nested models too) its subgraph."""
-    for layer in list(graph.walk_layers()):
-        expand = EXPANDERS.get(layer.class_name)
-        if expand is None or layer.subgraph is not None or layer.unsupported:
-            continue
-        if len(layer.calls) != 1:
-            layer.unsupported = "a KerasHub block called more than once (a shared block)"
-            continue
-        try:
-            layer.subgraph = expand(layer, layer.calls[0])
-        except Refused as exc:
-            layer.unsupported = str(exc)
+    """Give every KerasHub transformer block of ``graph`` (nested models too) its subgraph;
+    splice in the stacks (:class:`Inline`)."""
+    for owner in [graph, *(la.subgraph for la in graph.walk_layers() if la.subgraph)]:
+        for call in list(owner.calls):
+            layer = call.layer
+            expand = EXPANDERS.get(layer.class_name)
+            if expand is None or layer.subgraph is not None or layer.unsupported:
+                continue
+            if len(layer.calls) != 1:
+                layer.unsupported = "a KerasHub block called more than once (a shared block)"
+                continue
+            try:
+                sub = expand(layer, call)
+            except Refused as exc:
+                layer.unsupported = str(exc)
+                continue
+            if isinstance(sub, Inline):
+                _splice(owner, call, sub)
+            else:
+                layer.subgraph = sub
+
+
+def _splice(owner: Graph, call: Call, sub: Graph) -> None:
+    """Replace ``call`` in ``owner`` by the calls of ``sub`` (its inputs are the call's)."""
+    if len(call.outputs) != 1 or len(sub.outputs) != 1:
+        raise AssertionError("internal: an inline expansion has one output")
+    given = {id(t): outer for t, outer in zip(sub.inputs, call.inputs)}
+    inner = [c for c in sub.calls if c.layer.class_name != "InputLayer"]
+    for each in inner:
+        each.inputs = [given.get(id(t), t) for t in each.inputs]
+    result, original = sub.outputs[0], call.outputs[0]
+    producer = result.producer
+    if producer is None or producer not in inner:
+        raise AssertionError("internal: an inline expansion's output comes from its calls")
+    producer.outputs[result.index] = original
+    original.producer, original.index = producer, result.index
+    at = owner.calls.index(call)
+    owner.calls[at : at + 1] = inner
 
 
 class _Builder:
@@ -84,11 +115,14 @@ class _Builder:
         self.input_names.append(name)
         return tensor
 
-    def layer(self, name: str, class_name: str, config: dict, weights: bool = True) -> Layer:
-        """A core layer; ``weights``: it owns the block's variables under ``name/``."""
+    def layer(
+        self, name: str, class_name: str, config: dict, weights: bool = True, path: str = ""
+    ) -> Layer:
+        """A core layer; ``weights``: it owns the block's variables under ``path/`` (its
+        name by default)."""
         layer = Layer(name=name, class_name=class_name, config={"name": name, **config})
         if weights:
-            prefix = f"{name}/"
+            prefix = f"{path or name}/"
             for key, value in self.block.weights.items():
                 if key.startswith(prefix):
                     layer.weights[key[len(prefix) :]] = value
@@ -117,11 +151,11 @@ class _Builder:
             tensor.producer, tensor.index = call, i
         self.calls.append(call)
 
-    def graph(self, output: Tensor) -> Graph:
+    def graph(self, output: Tensor, kind: type = Graph) -> Graph:
         left = sorted(set(self.block.weights) - self.used)
         if left:
             raise Refused(f"variables {left} that a KerasHub block of this config does not have")
-        return Graph(
+        return kind(
             name=self.block.name,
             class_name=self.block.class_name,
             inputs=self.inputs,
@@ -184,7 +218,9 @@ def _mask(b: _Builder, mask: Tensor | None, name: str) -> Tensor | None:
     return b.call(layer, [mask], (TensorRef(0), index), like=Tensor(shape, mask.dtype))
 
 
-def _attention(b: _Builder, name: str, cfg: dict, query: Tensor, value: Tensor, mask, causal):
+def _attention(
+    b: _Builder, name: str, cfg: dict, query: Tensor, value: Tensor, mask, causal, **options
+):
     hidden = int(query.shape[-1])
     heads = int(cfg["num_heads"])
     key_dim = hidden // heads
@@ -193,8 +229,8 @@ def _attention(b: _Builder, name: str, cfg: dict, query: Tensor, value: Tensor, 
         "num_heads": heads,
         "key_dim": key_dim,
         "value_dim": key_dim,
-        "dropout": float(cfg.get("dropout") or 0.0),
-        "use_bias": True,
+        "dropout": float(options.get("dropout", cfg.get("dropout")) or 0.0),
+        "use_bias": bool(options.get("use_bias", True)),
         "output_shape": None,
         "attention_axes": None,
         "kernel_initializer": cfg.get("kernel_initializer", _GLOROT),
@@ -210,7 +246,7 @@ def _attention(b: _Builder, name: str, cfg: dict, query: Tensor, value: Tensor, 
     return b.call(b.layer(name, "MultiHeadAttention", config), inputs, (), kwargs, like=query)
 
 
-def _norm(b: _Builder, name: str, cfg: dict, x: Tensor) -> Tensor:
+def _norm(b: _Builder, name: str, cfg: dict, x: Tensor, path: str = "") -> Tensor:
     config = {
         "trainable": cfg.get("trainable", True),
         "axis": [-1],
@@ -221,24 +257,29 @@ def _norm(b: _Builder, name: str, cfg: dict, x: Tensor) -> Tensor:
         "beta_initializer": _ZEROS,
         "gamma_initializer": _ONES,
     }
-    return b.call(b.layer(name, "LayerNormalization", config), [x], (TensorRef(0),), like=x)
+    layer = b.layer(name, "LayerNormalization", config, path=path)
+    return b.call(layer, [x], (TensorRef(0),), like=x)
 
 
-def _dense(b: _Builder, name: str, cfg: dict, x: Tensor, units: int, activation) -> Tensor:
+def _dense(
+    b: _Builder, name: str, cfg: dict, x: Tensor, units: int, activation, bias=True, path=""
+) -> Tensor:
     config = {
         "trainable": cfg.get("trainable", True),
         "units": units,
         "activation": activation,
-        "use_bias": True,
+        "use_bias": bool(bias),
         "kernel_initializer": cfg.get("kernel_initializer", _GLOROT),
         "bias_initializer": cfg.get("bias_initializer", _ZEROS),
     }
     shape = (*x.shape[:-1], units)
-    return b.call(b.layer(name, "Dense", config), [x], (TensorRef(0),), like=shape)
+    layer = b.layer(name, "Dense", config, path=path)
+    return b.call(layer, [x], (TensorRef(0),), like=shape)
 
 
-def _dropout(b: _Builder, name: str, cfg: dict, x: Tensor) -> Tensor:
-    config = {"trainable": True, "rate": float(cfg.get("dropout") or 0.0), "seed": None}
+def _dropout(b: _Builder, name: str, cfg: dict, x: Tensor, rate=None) -> Tensor:
+    rate = float((cfg.get("dropout") if rate is None else rate) or 0.0)
+    config = {"trainable": True, "rate": rate, "seed": None}
     layer = b.layer(name, "Dropout", {**config, "noise_shape": None}, weights=False)
     return b.call(layer, [x], (TensorRef(0),), like=x)
 
@@ -358,7 +399,77 @@ def transformer_decoder(layer: Layer, call: Call) -> Graph:
     return b.graph(_feedforward(b, cfg, x))
 
 
+_VIT_OPTIONS = {
+    "name",
+    "trainable",
+    "dtype",
+    "num_layers",
+    "num_heads",
+    "hidden_dim",
+    "mlp_dim",
+    "use_mha_bias",
+    "use_mlp_bias",
+    "dropout_rate",
+    "attention_dropout",
+    "layer_norm_epsilon",
+}
+
+
+def vit_encoder(layer: Layer, call: Call) -> Graph:
+    """Dropout, pre-norm blocks (ViTEncoderBlock, exact gelu), a final LayerNormalization."""
+    cfg = layer.config
+    unknown = sorted(set(cfg) - _VIT_OPTIONS)
+    if unknown:
+        raise Refused(f"unsupported option(s) {', '.join(unknown)}")
+    if call.kwargs or len(call.inputs) != 1:
+        raise Refused("called with arguments besides its input")
+    b = _Builder(layer)
+    x = b.input("inputs", call.inputs[0])
+    _check_hidden(x, cfg)
+    if int(x.shape[-1]) != int(cfg["hidden_dim"]):
+        raise Refused(f"hidden_dim={cfg['hidden_dim']} for inputs of {x.shape[-1]} features")
+    norms = {"layer_norm_epsilon": float(cfg.get("layer_norm_epsilon", 1e-6))}
+    # Spliced into the calling graph: named after the encoder, to stay unique there.
+    x = _dropout(b, f"{layer.name}_dropout", cfg, x, rate=cfg.get("dropout_rate"))
+    for i in range(1, int(cfg["num_layers"]) + 1):
+        name = f"transformer_block_{i}"
+        block = b.layer(name, "ViTEncoderBlock", {"trainable": cfg.get("trainable", True)})
+        block.subgraph = _vit_block(block, x, cfg, norms)
+        x = b.call(block, [x], (TensorRef(0),), like=x)
+    x = _norm(b, f"{layer.name}_ln", norms, x, path="ln")
+    return b.graph(x, Inline)
+
+
+def _vit_block(block: Layer, like: Tensor, cfg: dict, norms: dict) -> Graph:
+    b = _Builder(block)
+    x = b.input("inputs", like)
+    # Names without a trailing counter (the structure stage strips those); Keras's in path.
+    h = _norm(b, "attention_norm", norms, x, path="ln_1")
+    h = _attention(
+        b,
+        "mha",
+        cfg,
+        h,
+        h,
+        None,
+        causal=False,
+        dropout=cfg.get("attention_dropout"),
+        use_bias=cfg.get("use_mha_bias", True),
+    )
+    h = _dropout(b, "attention_dropout", cfg, h, rate=cfg.get("dropout_rate"))
+    x = _add(b, "attention_add", h, x)
+    y = _norm(b, "mlp_norm", norms, x, path="ln_2")
+    bias = cfg.get("use_mlp_bias", True)
+    rate = cfg.get("dropout_rate")
+    y = _dense(b, "mlp_hidden", cfg, y, int(cfg["mlp_dim"]), "gelu", bias, "mlp/dense_1")
+    y = _dropout(b, "mlp_hidden_dropout", cfg, y, rate=rate)
+    y = _dense(b, "mlp_output", cfg, y, int(x.shape[-1]), "linear", bias, "mlp/dense_2")
+    y = _dropout(b, "mlp_output_dropout", cfg, y, rate=rate)
+    return b.graph(_add(b, "mlp_add", x, y))
+
+
 EXPANDERS: dict[str, Callable[[Layer, Call], Graph]] = {
     "TransformerEncoder": transformer_encoder,
     "TransformerDecoder": transformer_decoder,
+    "ViTEncoder": vit_encoder,
 }

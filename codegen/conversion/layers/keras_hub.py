@@ -8,10 +8,11 @@ graph of core layers it runs (:mod:`codegen.read.keras_hub`), which becomes a bl
 
 from __future__ import annotations
 
-from codegen.ir.layout import keras_order
+from codegen.ir.layout import channels_first, keras_order
 
 from ..context import CallContext, Unsupported
-from ..registry import KERAS, register
+from ..registry import KERAS, SPATIAL, register
+from ..weights import conv_kernel
 
 
 def _start_index(call, ctx: CallContext) -> str:
@@ -80,3 +81,46 @@ def token_and_position_embedding(call, ctx: CallContext) -> None:
     if call.inputs[0].dtype not in ("int32", "int64"):
         ids = f"{ids}.long()"  # Keras casts other index types to int32 (floats truncated)
     ctx.output(f"{attr}({ids}{start})", keras_order(rank + 1))
+
+
+@register("ViTPatchingAndEmbedding", layout=SPATIAL)
+def vit_patching_and_embedding(call, ctx: CallContext) -> None:
+    """KerasHub: Conv2D patches, row-major, class token, position embeddings (channels_last)."""
+    cfg = ctx.config
+    hidden = int(cfg["hidden_dim"])
+    channels = int(cfg.get("num_channels", 3))
+    patch = tuple(int(p) for p in cfg["patch_size"])
+    image = tuple(int(s) for s in cfg["image_size"])
+    positions = int(cfg["num_positions"])
+    class_token = bool(cfg.get("use_class_token", True))
+    patches = int(cfg["num_patches"])
+    shape = ctx.input_shape()
+    # KerasHub 0.32 saves neither data_format nor use_patch_bias: the input's channel axis
+    # and the variables say which.
+    if len(shape) != 4 or shape[-1] != channels or tuple(shape[1:3]) != image:
+        raise Unsupported(f"an input of shape {shape} (expected (batch, *{image}, {channels}))")
+    if patches != (image[0] // patch[0]) * (image[1] // patch[1]) or positions != patches + int(
+        class_token
+    ):
+        raise Unsupported(f"num_patches={patches}, num_positions={positions} for these sizes")
+    kernel = ctx.keras_weight("patch_embedding/kernel")
+    if kernel.shape != (*patch, channels, hidden):
+        raise Unsupported(f"a patch kernel of shape {kernel.shape}")
+    bias = "patch_embedding/bias" in ctx.layer.weights
+    options = ("" if class_token else ", class_token=False") + ("" if bias else ", bias=False")
+    ctx.helper("ViTPatchingAndEmbedding")
+    attr = ctx.module(
+        f"ViTPatchingAndEmbedding({channels}, {hidden}, {patch!r}, {positions}{options})"
+    )
+    ctx.weight(
+        "patch_embedding.weight", conv_kernel(kernel), "patch_embedding/kernel", "conv_kernel"
+    )
+    if bias:
+        ctx.weight(
+            "patch_embedding.bias", ctx.keras_weight("patch_embedding/bias"), "patch_embedding/bias"
+        )
+    if class_token:
+        ctx.weight("class_token", ctx.keras_weight("class_token"), "class_token")
+    table = _table(ctx, "position_embedding/embeddings", positions, hidden)
+    ctx.weight("position_embedding", table, "position_embedding/embeddings")
+    ctx.output(f"{attr}({ctx.input(0, channels_first(4))})", keras_order(3))

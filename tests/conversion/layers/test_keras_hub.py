@@ -213,3 +213,38 @@ def test_a_tokenizer_is_refused_with_the_reason():
     tokenizer = keras_hub.tokenizers.ByteTokenizer()
     with pytest.raises(InputError, match="tokenizer or preprocessor"):
         read_model(tokenizer)
+
+
+def test_vit_backbone(tmp_path):
+    model = hub.ViTBackbone(
+        image_shape=(16, 16, 3),
+        patch_size=4,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=32,
+        mlp_dim=64,
+        name="vit",
+    )
+    _, _, result = check_parity(model, tmp_path, batch_sizes=(1, 3))
+    source = result.module_path.read_text()
+    assert "class ViTEncoderBlock(nn.Module):" in source
+    assert source.count("class ViTEncoderBlock(") == 1
+    arrays = [np.random.default_rng(3).standard_normal((2, 16, 16, 3)).astype("float32")]
+    _check_saved(model, tmp_path, arrays)
+
+
+def test_vit_without_class_token_and_biases(tmp_path):
+    model = hub.ViTBackbone(
+        image_shape=(8, 12, 3),
+        patch_size=(4, 4),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=8,
+        mlp_dim=16,
+        use_class_token=False,
+        use_patch_bias=False,
+        use_mha_bias=False,
+        use_mlp_bias=False,
+        name="vit_plain",
+    )
+    check_parity(model, tmp_path)
