@@ -248,3 +248,24 @@ def test_vit_without_class_token_and_biases(tmp_path):
         name="vit_plain",
     )
     check_parity(model, tmp_path)
+
+
+def test_bert_port_exports_with_dynamic_batch_and_length(tmp_path):
+    model = hub.BertBackbone(**TEXT, max_sequence_length=16, name="bert")
+    randomize(model)
+    result = codegen.convert(model, tmp_path / "out")
+    net = getattr(load_module_from_file(result.module_path), result.class_name)().eval()
+    net.load_state_dict(torch.load(result.weights_path, weights_only=True), strict=True)
+    example = {t.name: torch.from_numpy(a) for t, a in zip(model.inputs, _text_inputs(model))}
+    auto = torch.export.Dim.AUTO
+    exported = torch.export.export(
+        net, (), kwargs=example, dynamic_shapes={k: {0: auto, 1: auto} for k in example}
+    ).module()
+    arrays = _text_inputs(model, batch=4, steps=9, seed=5)
+    named = {t.name: a for t, a in zip(model.inputs, arrays)}
+    expected = model(named)
+    with torch.no_grad():
+        got = exported(**{k: torch.from_numpy(v) for k, v in named.items()})
+    for key in ("sequence_output", "pooled_output"):
+        ref = np.asarray(expected[key])
+        assert float(np.max(np.abs(got[key].numpy() - ref))) <= 1e-5 * max(1.0, np.abs(ref).max())
