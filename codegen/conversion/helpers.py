@@ -19,6 +19,7 @@ DEPENDENCIES: dict[str, tuple[str, ...]] = {
     "SimpleRNNLoop": ("RNNLoop",),
     "ConvLSTMLoop": ("RNNLoop",),
     "TokenAndPositionEmbedding": ("ReversibleEmbedding", "PositionEmbedding"),
+    "LlamaTransformerDecoder": ("LlamaAttention",),
 }
 
 # The features of each specialised template. Most are named after the argument they add

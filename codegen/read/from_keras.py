@@ -193,6 +193,9 @@ class _GraphReader:
             if is_layer and not is_model:
                 first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 config_error = f"{type(exc).__name__}: {first_line}"
+                arguments = _constructor_arguments(op, keras)
+                if arguments is not None:  # a KerasHub layer whose get_config() is broken
+                    config, config_error = arguments, None
         layer = Layer(
             name=op.name,
             class_name=type(op).__name__,
@@ -273,6 +276,30 @@ def _is_graph_model(model: Any) -> bool:
     """Sequential/Functional (a graph of layers), not a subclassed model with Python call()."""
     functional = getattr(model, "_functional", None) or model
     return bool(getattr(functional, "outputs", None)) and hasattr(functional, "operations")
+
+
+def _constructor_arguments(op: Any, keras: Any) -> dict | None:
+    """A KerasHub layer's constructor arguments read back from the attributes its
+    ``__init__`` stores them in (KerasHub 0.32's Llama layers name a missing attribute in
+    ``get_config``). None unless the class is KerasHub's and every argument is there."""
+    if not type(op).__module__.startswith("keras_hub."):
+        return None
+    import inspect
+
+    names = [
+        p.name
+        for p in list(inspect.signature(type(op).__init__).parameters.values())[1:]
+        if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    if not all(hasattr(op, name) for name in names):
+        return None
+    config = {"name": op.name, "trainable": bool(op.trainable)}
+    for name in names:
+        value = getattr(op, name)
+        if not (value is None or isinstance(value, (bool, int, float, str, list, tuple))):
+            value = keras.saving.serialize_keras_object(value)  # activations, initializers
+        config[name] = value
+    return config
 
 
 def _is_preprocessing(model: Any) -> bool:

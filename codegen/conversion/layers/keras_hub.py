@@ -8,6 +8,7 @@ graph of core layers it runs (:mod:`codegen.read.keras_hub`), which becomes a bl
 
 from __future__ import annotations
 
+from codegen.ir.graph import TensorRef
 from codegen.ir.layout import channels_first, keras_order
 
 from ..context import CallContext, Unsupported
@@ -124,3 +125,126 @@ def vit_patching_and_embedding(call, ctx: CallContext) -> None:
     table = _table(ctx, "position_embedding/embeddings", positions, hidden)
     ctx.weight("position_embedding", table, "position_embedding/embeddings")
     ctx.output(f"{attr}({ctx.input(0, channels_first(4))})", keras_order(3))
+
+
+# LlamaTransformerDecoder options that need no code: how the variables started.
+_LLAMA_OPTIONS = ("kernel_initializer",)
+# Llama 3.1's frequency smoothing and its context length: not written yet.
+_LLAMA_ROPE_SCALING = (
+    "rope_frequency_adjustment_factor",
+    "rope_low_freq_factor",
+    "rope_high_freq_factor",
+    "rope_pretraining_sequence_length",
+)
+
+
+def _is_silu(value) -> bool:
+    if value in ("silu", "swish"):
+        return True
+    return isinstance(value, dict) and value.get("config") in ("silu", "swish")
+
+
+@register("LlamaTransformerDecoder", layout=KERAS)
+def llama_transformer_decoder(call, ctx: CallContext) -> None:
+    """KerasHub Llama block: RMS norms, rotary GQA causal attention, SiLU-gated MLP."""
+    cfg = ctx.config
+    intermediate = int(cfg["intermediate_dim"])
+    heads, kv_heads = int(cfg["num_query_heads"]), int(cfg["num_key_value_heads"])
+    wavelength = float(cfg.get("rope_max_wavelength", 10000))
+    epsilon = float(cfg.get("layer_norm_epsilon", 1e-5))
+    dropout = float(cfg.get("dropout") or 0.0)
+    for option in _LLAMA_OPTIONS:
+        cfg.get(option)
+    # KerasHub 0.32's LlamaRotaryEmbedding never reads its position scaling factor.
+    cfg.get("rope_position_scaling_factor")
+    scaling = [name for name in _LLAMA_ROPE_SCALING if cfg.get(name) is not None]
+    if scaling:
+        raise Unsupported(f"Llama 3.1 rotary frequency scaling ({', '.join(scaling)})")
+    if not _is_silu(cfg.get("activation", "silu")):
+        raise Unsupported(f"activation={cfg.get('activation')!r} (the gate is SiLU only)")
+    values = dict(
+        zip(
+            (
+                "decoder_sequence",
+                "decoder_padding_mask",
+                "decoder_attention_mask",
+                "self_attention_cache",
+                "self_attention_cache_update_index",
+                "training",
+            ),
+            call.args,
+        )
+    )
+    values.update(call.kwargs)
+    for option in (
+        "decoder_attention_mask",
+        "self_attention_cache",
+        "self_attention_cache_update_index",
+    ):
+        if values.get(option) is not None:
+            raise Unsupported(f"called with {option} (a padding mask only, no cache)")
+    sequence = values.get("decoder_sequence")
+    mask = values.get("decoder_padding_mask")
+    if not isinstance(sequence, TensorRef) or not (mask is None or isinstance(mask, TensorRef)):
+        raise Unsupported("decoder_sequence and decoder_padding_mask must be tensors")
+    shape = ctx.input_shape(sequence.position)
+    if len(shape) != 3 or shape[-1] is None:
+        raise Unsupported(f"an input of shape {shape} (expected (batch, steps, features))")
+    hidden = int(shape[-1])
+    head_dim = hidden // heads
+    if heads % kv_heads or head_dim * heads != hidden or head_dim % 2:
+        raise Unsupported(f"{hidden} features for {heads} query and {kv_heads} key/value heads")
+    if mask is not None:
+        dtype = call.inputs[mask.position].dtype
+        if not (dtype.startswith(("int", "uint")) or dtype == "bool"):
+            raise Unsupported(f"a {dtype} decoder_padding_mask (integer or bool masks only)")
+    args = [str(hidden), str(intermediate), str(heads), str(kv_heads)]
+    if wavelength != 10000.0:
+        args.append(f"max_wavelength={wavelength!r}")
+    if epsilon != 1e-5:
+        args.append(f"epsilon={epsilon!r}")
+    if dropout:
+        args.append(f"dropout={dropout!r}")
+    ctx.helper("LlamaTransformerDecoder")
+    attr = ctx.module(f"LlamaTransformerDecoder({', '.join(args)})")
+    for name in ("query", "key", "value"):
+        kernel = ctx.keras_weight(f"self_attention/{name}/kernel")  # (hidden, heads, dim)
+        ctx.weight(
+            f"self_attention.{name}.weight",
+            kernel.reshape(hidden, -1).T,
+            f"self_attention/{name}/kernel",
+            "reshape(features, heads*dim) + dense_kernel",
+        )
+    out = ctx.keras_weight("self_attention/attention_output/kernel")  # (heads, dim, hidden)
+    ctx.weight(
+        "self_attention.attention_output.weight",
+        out.reshape(-1, hidden).T,
+        "self_attention/attention_output/kernel",
+        "reshape(heads*dim, out) + dense_kernel",
+    )
+    for name in ("self_attention_layernorm", "feedforward_layernorm"):
+        ctx.weight(f"{name}.weight", ctx.keras_weight(f"{name}/scale"), f"{name}/scale")
+    for name in (
+        "feedforward_gate_dense",
+        "feedforward_intermediate_dense",
+        "feedforward_output_dense",
+    ):
+        kernel = ctx.keras_weight(f"{name}/kernel")
+        ctx.weight(f"{name}.weight", kernel.T, f"{name}/kernel", "dense_kernel")
+    x = ctx.input(sequence.position, keras_order(3))
+    masked = "" if mask is None else f", {ctx.input(mask.position, keras_order(2))}"
+    ctx.output(f"{attr}({x}{masked})", keras_order(3))
+
+
+@register("LlamaLayerNorm", layout=KERAS)
+def llama_layer_norm(call, ctx: CallContext) -> None:
+    """KerasHub Llama RMS norm over the last axis (nn.RMSNorm, the same formula)."""
+    epsilon = float(ctx.config.get("epsilon", 1e-6))
+    shape = ctx.input_shape()
+    scale = ctx.keras_weight("scale")
+    if shape[-1] is None or scale.shape != (shape[-1],):
+        raise Unsupported(f"a scale of shape {scale.shape} for inputs of shape {shape}")
+    attr = ctx.module(f"nn.RMSNorm({int(shape[-1])}, eps={epsilon!r})")
+    ctx.weight("weight", scale, "scale")
+    rank = len(shape)
+    ctx.output(f"{attr}({ctx.input(0, keras_order(rank))})", keras_order(rank))

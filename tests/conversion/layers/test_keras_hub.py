@@ -269,3 +269,38 @@ def test_bert_port_exports_with_dynamic_batch_and_length(tmp_path):
     for key in ("sequence_output", "pooled_output"):
         ref = np.asarray(expected[key])
         assert float(np.max(np.abs(got[key].numpy() - ref))) <= 1e-5 * max(1.0, np.abs(ref).max())
+
+
+@pytest.mark.parametrize("kv_heads", [2, 4, 1])
+def test_llama_backbone(tmp_path, kv_heads):
+    model = hub.LlamaBackbone(
+        vocabulary_size=100,
+        num_layers=2,
+        num_query_heads=4,
+        num_key_value_heads=kv_heads,
+        hidden_dim=32,
+        intermediate_dim=64,
+        rope_max_wavelength=500,
+        layer_norm_epsilon=1e-5,
+        name=f"llama_{kv_heads}",
+    )
+    source = _check_text_backbone(model, tmp_path)
+    assert "class LlamaTransformerDecoder(nn.Module):" in source
+    assert "max_wavelength=500.0" in source
+
+
+def test_llama_frequency_scaling_is_refused(tmp_path):
+    model = hub.LlamaBackbone(
+        vocabulary_size=100,
+        num_layers=1,
+        num_query_heads=2,
+        num_key_value_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        rope_frequency_adjustment_factor=8.0,
+        rope_low_freq_factor=1.0,
+        rope_high_freq_factor=4.0,
+        rope_pretraining_sequence_length=64,
+    )
+    with pytest.raises(codegen.UnsupportedError, match="rope_low_freq_factor"):
+        codegen.convert(model, tmp_path / "out")
