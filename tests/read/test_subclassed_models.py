@@ -143,3 +143,34 @@ def test_cli_names_the_port_after_the_subclass(tmp_path):
     assert main(["convert", str(path), "-o", str(tmp_path / "cli"), "--verify"]) == 0
     source = (tmp_path / "cli" / "model.py").read_text()
     assert "class TinyBackbone(nn.Module):" in source
+
+
+def test_emitted_test_of_a_dict_model_passes(tmp_path):
+    import subprocess
+    import sys
+
+    model = TinyBackbone(name="tiny")
+    randomize(model)
+    result = codegen.convert(model, tmp_path / "out", emit_test=True, inputs=[MASK, IDS])
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", result.test_path.name],
+        cwd=result.test_path.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0 and "passed" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_keys_that_are_not_identifiers(tmp_path):
+    """A key from the file is never written as code: odd output keys give a tuple, odd
+    input keys a sanitized argument name."""
+    a = keras.Input((3,), name="a")
+    model = keras.Model(
+        {"two words": a}, {"x-y": layers.Dense(2, name="d")(a), "ok": layers.Dense(1)(a)}
+    )
+    _, _, result = check_parity(model, tmp_path)
+    source = result.module_path.read_text()
+    assert "-> tuple[torch.Tensor, torch.Tensor]" in source
+    assert "two_words: torch.Tensor" in source
