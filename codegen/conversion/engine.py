@@ -111,7 +111,7 @@ class ClassBuilder:
         self.declared: dict[int, tuple[str, str]] = {}  # id(layer) -> (attr, expr)
         self.called_layers: set[int] = set()
         self.failed = False
-        own = _own_class(graph) if top_level else None
+        own = _own_class(graph) if top_level or graph.own_class else None
         name = class_name or own_class_name(own) or to_class_name(graph.name)
         self.model = ClassModel(
             name=unique_class(session, name),

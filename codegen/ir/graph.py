@@ -86,6 +86,9 @@ class Graph:
     # of ``inputs``/``outputs`` (Keras's flattened order: sorted keys). None for lists.
     input_keys: list[str] | None = None
     output_keys: list[str] | None = None
+    # A nested graph whose class is named after ``class_name`` (a KerasHub block written as
+    # core layers: ``TransformerEncoder``); a top-level subclass always is.
+    own_class: bool = False
     # Short attribute names for layers of this graph (id(layer) -> name), set by structure
     # recovery for block classes; comments and the weight manifest keep the Keras names.
     labels: dict[int, str] = field(default_factory=dict)

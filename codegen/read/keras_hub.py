@@ -64,18 +64,34 @@ def expand_blocks(graph: Graph) -> None:
             expand = EXPANDERS.get(layer.class_name)
             if expand is None or layer.subgraph is not None or layer.unsupported:
                 continue
-            if len(layer.calls) != 1:
-                layer.unsupported = "a KerasHub block called more than once (a shared block)"
+            if call is not layer.calls[0]:
+                continue  # a shared block: its first call made its subgraph
+            if not _alike(layer.calls):
+                layer.unsupported = "a shared KerasHub block called with different arguments"
                 continue
             try:
                 sub = expand(layer, call)
             except Refused as exc:
                 layer.unsupported = str(exc)
                 continue
-            if isinstance(sub, Inline):
+            if isinstance(sub, Inline) and len(layer.calls) > 1:
+                layer.unsupported = "a shared KerasHub encoder stack (called more than once)"
+            elif isinstance(sub, Inline):
                 _splice(owner, call, sub)
             else:
                 layer.subgraph = sub
+
+
+def _alike(calls: list[Call]) -> bool:
+    """Whether the calls of a shared block can run one subgraph: the same arguments, tensors
+    of the same shapes and dtypes in the same places."""
+
+    def signature(call: Call):
+        tensors = [(t.shape, t.dtype, t.masked) for t in call.inputs]
+        return tensors, sorted(call.kwargs), len(call.args)
+
+    first = signature(calls[0])
+    return all(signature(c) == first for c in calls[1:])
 
 
 def _splice(owner: Graph, call: Call, sub: Graph) -> None:
@@ -162,6 +178,7 @@ class _Builder:
             outputs=[output],
             calls=self.calls,
             input_names=self.input_names,
+            own_class=True,
         )
 
 

@@ -304,3 +304,106 @@ def test_llama_frequency_scaling_is_refused(tmp_path):
     )
     with pytest.raises(codegen.UnsupportedError, match="rope_low_freq_factor"):
         codegen.convert(model, tmp_path / "out")
+
+
+def test_efficientnet_backbone(tmp_path):
+    model = hub.EfficientNetBackbone(
+        stackwise_width_coefficients=None,
+        stackwise_depth_coefficients=None,
+        width_coefficient=0.25,
+        depth_coefficient=0.2,
+        stackwise_kernel_sizes=[3, 3],
+        stackwise_num_repeats=[1, 2],
+        stackwise_input_filters=[32, 16],
+        stackwise_output_filters=[16, 24],
+        stackwise_expansion_ratios=[1, 6],
+        stackwise_squeeze_and_excite_ratios=[0.25, 0.25],
+        stackwise_strides=[1, 2],
+        stackwise_block_types=["v1", "v1"],
+        min_depth=None,
+        include_stem_padding=True,
+        use_depth_divisor_as_min_depth=True,
+        cap_round_filter_decrease=True,
+        stem_conv_padding="valid",
+        batch_norm_momentum=0.9,
+        image_shape=(32, 32, 3),
+        name="efficientnet",
+    )
+    _, _, result = check_parity(model, tmp_path, spatial=32)
+    assert result.class_name == "EfficientNetBackbone"
+
+
+def test_functional_model_with_hub_layers_from_file(tmp_path):
+    """KerasHub layers in a plain functional file: the file reader hands it to Keras."""
+    x = keras.Input((None, 8))
+    mask = keras.Input((None,), dtype="int32", name="padding_mask")
+    y = keras_hub.layers.TransformerEncoder(16, 2, normalize_first=True)(x, padding_mask=mask)
+    model = keras.Model([x, mask], keras.layers.Dense(3)(y))
+    randomize(model)
+    path = tmp_path / "encoder.keras"
+    model.save(path)
+    with pytest.raises(FileReaderUnsupported, match="KerasHub's TransformerEncoder"):
+        codegen.convert(path, tmp_path / "file_reader", reader="file")
+    rng = np.random.default_rng(0)
+    arrays = [
+        rng.standard_normal((2, 5, 8)).astype("float32"),
+        np.array([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]], dtype="int32"),
+    ]
+    result = codegen.convert(path, tmp_path / "out", verify=True, inputs=arrays)
+    assert result.reader == "keras" and result.passed, result.errors
+
+
+MORE_TEXT_BACKBONES = {
+    "AlbertBackbone": {  # one encoder block shared by every layer
+        "vocabulary_size": 100,
+        "num_layers": 2,
+        "num_heads": 2,
+        "embedding_dim": 16,
+        "hidden_dim": 32,
+        "intermediate_dim": 64,
+        "num_groups": 1,
+        "num_inner_repetitions": 1,
+        "max_sequence_length": 16,
+    },
+    "ElectraBackbone": {
+        "vocab_size": 100,
+        "num_layers": 2,
+        "num_heads": 2,
+        "hidden_dim": 32,
+        "embedding_dim": 16,
+        "intermediate_dim": 64,
+        "max_sequence_length": 16,
+    },
+    "XLMRobertaBackbone": {**TEXT, "max_sequence_length": 16},
+    "OPTBackbone": {**TEXT, "max_sequence_length": 16},
+    "Llama3Backbone": {
+        "vocabulary_size": 100,
+        "num_layers": 2,
+        "num_query_heads": 4,
+        "num_key_value_heads": 2,
+        "hidden_dim": 32,
+        "intermediate_dim": 64,
+    },
+}
+
+
+@pytest.mark.parametrize("backbone", sorted(MORE_TEXT_BACKBONES))
+def test_more_text_backbones(tmp_path, backbone):
+    model = getattr(hub, backbone)(**MORE_TEXT_BACKBONES[backbone], name=backbone.lower())
+    randomize(model)
+    for arrays in (_text_inputs(model, batch=3), _text_inputs(model, batch=2, steps=5, seed=1)):
+        check_parity(model, tmp_path, inputs=arrays, randomize_weights=False)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: hub.VGGBackbone(
+            stackwise_num_repeats=[1, 1], stackwise_num_filters=[8, 16], image_shape=(32, 32, 3)
+        ),
+        lambda: hub.DenseNetBackbone(stackwise_num_repeats=[1, 1], image_shape=(32, 32, 3)),
+    ],
+    ids=["VGGBackbone", "DenseNetBackbone"],
+)
+def test_more_image_backbones(tmp_path, build):
+    check_parity(build(), tmp_path, spatial=32)
