@@ -5,7 +5,8 @@ two Dense layers, dropouts and residual adds, called in an order its config deci
 (``normalize_first``). Written as a nested graph of those core layers (with the block's
 variables handed to each), the core converters port it exactly, and the structure stage
 turns the blocks of a model into one block class (``TransformerEncoder``) like any other
-repeated nested model. Works on a Graph from either reader; needs neither Keras nor KerasHub.
+repeated nested model. It works on the Graph alone (neither Keras nor KerasHub is imported);
+the Keras reader runs it (the file reader hands files with KerasHub layers to Keras).
 
 A block whose config or call this module does not know is left as it is, with a reason
 (``Layer.unsupported``) that the conversion reports.
