@@ -184,6 +184,10 @@ class _GraphReader:
         try:
             # Operations (keras.ops calls) keep their static arguments (axis, ...) in config.
             config = op.get_config()
+            # Constructor arguments some KerasHub get_config() leave out (Qwen's sliding
+            # window, ViT's data_format): read back from the attributes holding them.
+            for key, value in (_constructor_arguments(op, keras, complete=False) or {}).items():
+                config.setdefault(key, value)
         except Exception as exc:
             # An operation built with arguments Keras cannot serialize still holds them as
             # attributes; a layer without a config cannot be ported (never guess defaults).
@@ -278,10 +282,11 @@ def _is_graph_model(model: Any) -> bool:
     return bool(getattr(functional, "outputs", None)) and hasattr(functional, "operations")
 
 
-def _constructor_arguments(op: Any, keras: Any) -> dict | None:
+def _constructor_arguments(op: Any, keras: Any, complete: bool = True) -> dict | None:
     """A KerasHub layer's constructor arguments read back from the attributes its
     ``__init__`` stores them in (KerasHub 0.32's Llama layers name a missing attribute in
-    ``get_config``). None unless the class is KerasHub's and every argument is there."""
+    ``get_config``). None unless the class is KerasHub's (and, with ``complete``, every
+    argument is there; else those that are)."""
     if not type(op).__module__.startswith("keras_hub."):
         return None
     import inspect
@@ -291,10 +296,10 @@ def _constructor_arguments(op: Any, keras: Any) -> dict | None:
         for p in list(inspect.signature(type(op).__init__).parameters.values())[1:]
         if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
     ]
-    if not all(hasattr(op, name) for name in names):
+    if complete and not all(hasattr(op, name) for name in names):
         return None
     config = {"name": op.name, "trainable": bool(op.trainable)}
-    for name in names:
+    for name in (n for n in names if hasattr(op, n)):
         value = getattr(op, name)
         if not (value is None or isinstance(value, (bool, int, float, str, list, tuple))):
             value = keras.saving.serialize_keras_object(value)  # activations, initializers

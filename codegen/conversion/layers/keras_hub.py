@@ -96,8 +96,11 @@ def vit_patching_and_embedding(call, ctx: CallContext) -> None:
     class_token = bool(cfg.get("use_class_token", True))
     patches = int(cfg["num_patches"])
     shape = ctx.input_shape()
-    # KerasHub 0.32 saves neither data_format nor use_patch_bias: the input's channel axis
-    # and the variables say which.
+    # KerasHub 0.32's get_config() leaves out data_format and use_patch_bias (the Keras
+    # reader reads them back from the layer); the input's channel axis and the variables
+    # must agree with them.
+    if cfg.get("data_format") not in (None, "channels_last"):
+        raise Unsupported(f"data_format={cfg.get('data_format')!r}")
     if len(shape) != 4 or shape[-1] != channels or tuple(shape[1:3]) != image:
         raise Unsupported(f"an input of shape {shape} (expected (batch, *{image}, {channels}))")
     if patches != (image[0] // patch[0]) * (image[1] // patch[1]) or positions != patches + int(
@@ -108,6 +111,8 @@ def vit_patching_and_embedding(call, ctx: CallContext) -> None:
     if kernel.shape != (*patch, channels, hidden):
         raise Unsupported(f"a patch kernel of shape {kernel.shape}")
     bias = "patch_embedding/bias" in ctx.layer.weights
+    if bool(cfg.get("use_patch_bias", bias)) != bias:
+        raise Unsupported("use_patch_bias does not match the layer's variables")
     options = ("" if class_token else ", class_token=False") + ("" if bias else ", bias=False")
     ctx.helper("ViTPatchingAndEmbedding")
     attr = ctx.module(
@@ -144,10 +149,11 @@ def _is_silu(value) -> bool:
     return isinstance(value, dict) and value.get("config") in ("silu", "swish")
 
 
-@register("LlamaTransformerDecoder", layout=KERAS)
+@register("LlamaTransformerDecoder", "QwenTransformerDecoder", layout=KERAS)
 def llama_transformer_decoder(call, ctx: CallContext) -> None:
-    """KerasHub Llama block: RMS norms, rotary GQA causal attention, SiLU-gated MLP."""
+    """KerasHub Llama/Qwen block: RMS norms, rotary GQA causal attention, SiLU-gated MLP."""
     cfg = ctx.config
+    qwen = call.layer.class_name == "QwenTransformerDecoder"
     intermediate = int(cfg["intermediate_dim"])
     heads, kv_heads = int(cfg["num_query_heads"]), int(cfg["num_key_value_heads"])
     wavelength = float(cfg.get("rope_max_wavelength", 10000))
@@ -155,11 +161,24 @@ def llama_transformer_decoder(call, ctx: CallContext) -> None:
     dropout = float(cfg.get("dropout") or 0.0)
     for option in _LLAMA_OPTIONS:
         cfg.get(option)
-    # KerasHub 0.32's LlamaRotaryEmbedding never reads its position scaling factor.
-    cfg.get("rope_position_scaling_factor")
-    scaling = [name for name in _LLAMA_ROPE_SCALING if cfg.get(name) is not None]
-    if scaling:
-        raise Unsupported(f"Llama 3.1 rotary frequency scaling ({', '.join(scaling)})")
+    scale = 1.0
+    if qwen:  # Qwen: RotaryEmbedding's "linear" scaling, biased query/key/value projections
+        scale = float(cfg.get("rope_scaling_factor", 1.0))
+        cfg.get("sliding_window_size")
+        if cfg.get("use_sliding_window_attention"):
+            raise Unsupported("use_sliding_window_attention=True")
+    else:
+        # KerasHub 0.32's LlamaRotaryEmbedding never reads its position scaling factor.
+        cfg.get("rope_position_scaling_factor")
+        scaling = [name for name in _LLAMA_ROPE_SCALING if cfg.get(name) is not None]
+        if scaling:
+            raise Unsupported(f"Llama 3.1 rotary frequency scaling ({', '.join(scaling)})")
+    bias = qwen
+    names = {"query/kernel", "key/kernel", "value/kernel", "attention_output/kernel"}
+    names |= {"query/bias", "key/bias", "value/bias"} if bias else set()
+    found = {k.split("/", 1)[1] for k in ctx.layer.weights if k.startswith("self_attention/")}
+    if found != names:
+        raise Unsupported(f"attention variables {sorted(found ^ names)}")
     if not _is_silu(cfg.get("activation", "silu")):
         raise Unsupported(f"activation={cfg.get('activation')!r} (the gate is SiLU only)")
     values = dict(
@@ -205,6 +224,10 @@ def llama_transformer_decoder(call, ctx: CallContext) -> None:
         args.append(f"epsilon={epsilon!r}")
     if dropout:
         args.append(f"dropout={dropout!r}")
+    if bias:
+        args.append("bias=True")
+    if scale != 1.0:
+        args.append(f"scaling_factor={scale!r}")
     ctx.helper("LlamaTransformerDecoder")
     attr = ctx.module(f"LlamaTransformerDecoder({', '.join(args)})")
     for name in ("query", "key", "value"):
@@ -215,6 +238,13 @@ def llama_transformer_decoder(call, ctx: CallContext) -> None:
             f"self_attention/{name}/kernel",
             "reshape(features, heads*dim) + dense_kernel",
         )
+        if bias:
+            ctx.weight(
+                f"self_attention.{name}.bias",
+                ctx.keras_weight(f"self_attention/{name}/bias").reshape(-1),
+                f"self_attention/{name}/bias",
+                "flatten",
+            )
     out = ctx.keras_weight("self_attention/attention_output/kernel")  # (heads, dim, hidden)
     ctx.weight(
         "self_attention.attention_output.weight",
@@ -236,9 +266,9 @@ def llama_transformer_decoder(call, ctx: CallContext) -> None:
     ctx.output(f"{attr}({x}{masked})", keras_order(3))
 
 
-@register("LlamaLayerNorm", layout=KERAS)
+@register("LlamaLayerNorm", "QwenLayerNorm", layout=KERAS)
 def llama_layer_norm(call, ctx: CallContext) -> None:
-    """KerasHub Llama RMS norm over the last axis (nn.RMSNorm, the same formula)."""
+    """KerasHub Llama/Qwen RMS norm over the last axis (nn.RMSNorm, the same formula)."""
     epsilon = float(ctx.config.get("epsilon", 1e-6))
     shape = ctx.input_shape()
     scale = ctx.keras_weight("scale")

@@ -438,3 +438,34 @@ def test_causal_lm_reuses_the_backbone_embedding(tmp_path):
     assert not result.passed  # 3,200 parameters more than Keras counts
     assert "| parameters, torch | 24,064 |" in result.report_path.read_text()
     assert "not compared layer by layer" not in result.report_path.read_text()
+
+
+@pytest.mark.parametrize("scaling", [1.0, 2.0])
+def test_qwen2_backbone(tmp_path, scaling):
+    model = hub.Qwen2Backbone(
+        vocabulary_size=100,
+        num_layers=2,
+        num_query_heads=4,
+        num_key_value_heads=2,
+        hidden_dim=32,
+        intermediate_dim=64,
+        rope_scaling_factor=scaling,
+        name="qwen2",
+    )
+    source = _check_text_backbone(model, tmp_path)
+    assert "bias=True" in source
+
+
+def test_qwen2_sliding_window_is_refused(tmp_path):
+    model = hub.Qwen2Backbone(
+        vocabulary_size=100,
+        num_layers=1,
+        num_query_heads=2,
+        num_key_value_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        use_sliding_window_attention=True,
+        sliding_window_size=4,
+    )
+    with pytest.raises(codegen.UnsupportedError, match="use_sliding_window_attention"):
+        codegen.convert(model, tmp_path / "out")
