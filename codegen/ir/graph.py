@@ -89,6 +89,9 @@ class Graph:
     # A nested graph whose class is named after ``class_name`` (a KerasHub block written as
     # core layers: ``TransformerEncoder``); a top-level subclass always is.
     own_class: bool = False
+    # A KerasHub block the reader rewrote as core layers: Keras has no model inside it to
+    # compare layer by layer.
+    rewritten: bool = False
     # Short attribute names for layers of this graph (id(layer) -> name), set by structure
     # recovery for block classes; comments and the weight manifest keep the Keras names.
     labels: dict[int, str] = field(default_factory=dict)

@@ -162,6 +162,8 @@ class _GraphReader:
             outputs=outputs,
             calls=calls,
             input_names=input_names,
+            # A nested subclass (a task model's backbone) is named after its class too.
+            own_class=class_name not in ("Functional", "Sequential", "Model"),
             input_keys=_dict_keys(getattr(self.functional, "_inputs_struct", None)),
             output_keys=_dict_keys(getattr(self.functional, "_outputs_struct", None)),
         )

@@ -180,6 +180,7 @@ class _Builder:
             calls=self.calls,
             input_names=self.input_names,
             own_class=True,
+            rewritten=True,
         )
 
 

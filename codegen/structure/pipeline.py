@@ -52,9 +52,9 @@ def _deeper_hub_kinds(graph: Graph, skip: frozenset) -> list:
     for layer in graph.walk_layers():
         sub = layer.subgraph
         if sub is not None and any(
-            c.layer.subgraph is not None and c.layer.subgraph.own_class for c in sub.calls
+            c.layer.subgraph is not None and c.layer.subgraph.rewritten for c in sub.calls
         ):
-            kinds += [k for k in nested_kinds(sub, skip) if k.layers[0].subgraph.own_class]
+            kinds += [k for k in nested_kinds(sub, skip) if k.layers[0].subgraph.rewritten]
     return kinds
 
 

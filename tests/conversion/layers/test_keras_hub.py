@@ -434,7 +434,7 @@ def test_causal_lm_reuses_the_backbone_embedding(tmp_path):
     result = codegen.convert(lm, tmp_path / "out", verify=True, inputs=arrays)
     assert result.errors and all(e.passed for e in result.errors)  # the logits match
     source = result.module_path.read_text()
-    assert ".reverse(" in source
+    assert ".reverse(" in source and "class GPT2Backbone(nn.Module):" in source
     assert not result.passed  # 3,200 parameters more than Keras counts
     assert "| parameters, torch | 24,064 |" in result.report_path.read_text()
     assert "not compared layer by layer" not in result.report_path.read_text()
