@@ -170,12 +170,12 @@ class _Parser:
             spec.custom = registered or f"{module}.{class_name}"
         elif isinstance(registered, str) and ">" in registered:
             spec.custom = registered
-        if spec.custom is None and (
-            class_name in MODEL_CLASSES
-            or (isinstance(config, dict) and "layers" in config and "output_layers" in config)
-        ):
+        saved_graph = isinstance(config, dict) and "layers" in config and "output_layers" in config
+        if (spec.custom is None and class_name in MODEL_CLASSES) or saved_graph:
+            # (a keras.Model subclass that saved its graph is that graph, registered or not)
             spec.model = self.model({"class_name": class_name, "config": config})
             spec.class_name = spec.model.class_name
+            spec.custom = None
         elif not is_op:
             spec.config = self.layer_config(class_name, spec.config)
         return spec

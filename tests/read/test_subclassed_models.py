@@ -174,3 +174,21 @@ def test_keys_that_are_not_identifiers(tmp_path):
     source = result.module_path.read_text()
     assert "-> tuple[torch.Tensor, torch.Tensor]" in source
     assert "two_words: torch.Tensor" in source
+
+
+def test_nested_subclass_same_port_from_both_readers(tmp_path):
+    from graph_compare import same_port
+
+    inputs, outputs = _graph()
+    inner = TrainStepModel(inputs=inputs, outputs=outputs, name="inner")
+    ids = keras.Input((None,), dtype="int32", name="token_ids")
+    mask = keras.Input((None,), dtype="int32", name="padding_mask")
+    result = inner({"token_ids": ids, "padding_mask": mask})
+    model = keras.Model([ids, mask], layers.Dense(2, name="head")(result["pooled_output"]))
+    randomize(model)
+    path = tmp_path / "outer.keras"
+    model.save(path)
+    ours, theirs = read_file(path), read_model(load_keras_file(path))
+    assert same_port(ours, theirs) == (True, True)
+    source = codegen.api.generate(ours, command="x").source
+    assert "class TrainStepModel(nn.Module):" in source
