@@ -19,5 +19,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     if .venv/bin/python -m pip show -q tensorflow >/dev/null 2>&1; then
         .venv/bin/python -m pip install -q --no-deps --force-reinstall tensorflow-cpu==2.21.0
     fi
+    # KerasHub for the hub tests, without its declared requirements: tensorflow-text would pull
+    # another TensorFlow; `import keras_hub` needs only these two light packages besides.
+    .venv/bin/python -m pip install -q --no-deps keras-hub==0.32.0 regex tokenizers
     touch "$stamp"
 fi

@@ -35,7 +35,9 @@ def randomize(model, seed: int = 0, scale: float = 0.5) -> None:
         if "variance" in name:
             value = rng.uniform(0.5, 1.5, size=shape)
         elif name in ("gamma", "moving_mean", "mean"):
-            value = rng.uniform(0.5, 1.5, size=shape) if name == "gamma" else rng.normal(0, 0.5, shape)
+            value = (
+                rng.uniform(0.5, 1.5, size=shape) if name == "gamma" else rng.normal(0, 0.5, shape)
+            )
         else:
             value = rng.normal(0.0, scale, size=shape)
         var.assign(value.astype(np.float32))
@@ -115,13 +117,17 @@ def check_parity(
     assert n_torch == model.count_params(), (n_torch, model.count_params())
     torch_model.train(training)
 
-    cases = [inputs] if inputs is not None else [
-        random_inputs(model, b, seed=seed + b, spatial=spatial) for b in batch_sizes
-    ]
+    cases = (
+        [inputs]
+        if inputs is not None
+        else [random_inputs(model, b, seed=seed + b, spatial=spatial) for b in batch_sizes]
+    )
     for arrays in cases:
         expected = keras_outputs(model, arrays, training=training)
         with torch.no_grad():
             got = torch_model(*[to_torch(a, p) for a, p in zip(arrays, result.input_perms)])
+        if isinstance(got, dict):  # Keras dict outputs, in the model's output order
+            got = list(got.values())
         if not isinstance(got, (tuple, list)):
             got = [got]
         assert len(got) == len(expected)

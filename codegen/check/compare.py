@@ -56,12 +56,21 @@ def sample_inputs(shapes, dtypes, batch: int = 2, seed: int = 0, spatial: int = 
 
 
 def keras_outputs(model: Any, inputs: list[np.ndarray], training: bool = False) -> list[np.ndarray]:
-    result = model(inputs if len(inputs) > 1 else inputs[0], training=training)
+    result = model(keras_call_inputs(model, inputs), training=training)
     if isinstance(result, dict):
         result = [result[k] for k in sorted(result)]
     if not isinstance(result, (list, tuple)):
         result = [result]
     return [np.asarray(r) for r in result]
+
+
+def keras_call_inputs(model: Any, inputs: list[np.ndarray]) -> Any:
+    """What to call ``model`` with: arrays in the order of ``model.inputs``, as the dict a
+    model with dict inputs wants (Keras flattens it by sorted key), else a list or one array."""
+    struct = getattr(getattr(model, "_functional", None) or model, "_inputs_struct", None)
+    if isinstance(struct, dict) and len(struct) == len(inputs):
+        return dict(zip(sorted(struct), inputs))
+    return inputs if len(inputs) > 1 else inputs[0]
 
 
 def torch_outputs(
@@ -81,6 +90,8 @@ def torch_outputs(
         tensors.append(tensor)
     with torch.no_grad():
         result = module(*tensors)
+    if isinstance(result, dict):  # Keras dict outputs, in the model's output order
+        result = list(result.values())
     if not isinstance(result, (list, tuple)):
         result = [result]
     outs = []

@@ -79,8 +79,8 @@ def keras_models(model: Any, graph: Graph) -> dict[int, Any]:
     tmap = match_tensors(graph, model)
     for call in graph.calls:
         sub = call.layer.subgraph
-        if sub is None or id(sub) in found:
-            continue
+        if sub is None or id(sub) in found or sub.rewritten:
+            continue  # (a KerasHub block the reader wrote as core layers: no Keras model)
         kt = next((tmap[id(t)] for t in call.outputs if id(t) in tmap), None)
         history = getattr(kt, "_keras_history", None)
         if history is not None:

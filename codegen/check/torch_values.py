@@ -51,6 +51,8 @@ def run_module(module: Any, inputs, layouts, recorder: Recorder, training: bool)
     module.train(training)
     with torch.no_grad():
         result = module(*_to_torch_inputs(inputs, layouts))
+    if isinstance(result, dict):  # Keras dict outputs, in the model's output order
+        result = list(result.values())
     if not isinstance(result, (list, tuple)):
         result = [result]
     return [to_numpy(r) for r in result]

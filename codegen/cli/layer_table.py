@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from codegen.conversion.pipeline import converter_registry
 from codegen.conversion.registry import AGNOSTIC, KERAS, SPATIAL, Registry
+from codegen.read.keras_hub import EXPANDERS
 
 DOC_PATH = "docs/supported_layers.md"
 REGENERATE = "keras2torch layers > docs/supported_layers.md"
@@ -83,6 +84,21 @@ def markdown(registry: Registry | None = None) -> str:
         "|---|---|---|---|",
     ]
     out += [f"| `{name}` | `{conv}` | {layout} | {note} |" for name, conv, layout, note in ops]
+    out += [
+        "",
+        f"## KerasHub blocks rewritten as core layers ({len(EXPANDERS)})",
+        "",
+        "The readers write each of these KerasHub layers as the nested graph of core layers",
+        "it runs (`codegen/read/keras_hub.py`); the core converters port it and the structure",
+        "stage makes one block class of a model's blocks.",
+        "",
+        "| KerasHub class | Rewritten by | Notes |",
+        "|---|---|---|",
+    ]
+    out += [
+        f"| `{name}` | `read.keras_hub.{fn.__name__}` | {_summary(fn)} |"
+        for name, fn in sorted(EXPANDERS.items())
+    ]
     return "\n".join(out + _lambda_section()) + "\n"
 
 

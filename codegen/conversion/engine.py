@@ -14,7 +14,13 @@ from codegen import progress
 from codegen.errors import ConversionError, UnsupportedError
 from codegen.ir.graph import Call, Graph, Layer, Tensor
 from codegen.ir.layout import Layout, channels_first, keras_order, permute_between
-from codegen.ir.naming import attribute_namespace, comment_text, local_namespace, to_class_name
+from codegen.ir.naming import (
+    attribute_namespace,
+    comment_text,
+    local_namespace,
+    own_class_name,
+    to_class_name,
+)
 
 from .context import CallContext, Skipped, Unsupported, unread_options
 from .model import ClassModel, Options, Session, Statement, shape_text, unique_class
@@ -105,7 +111,8 @@ class ClassBuilder:
         self.declared: dict[int, tuple[str, str]] = {}  # id(layer) -> (attr, expr)
         self.called_layers: set[int] = set()
         self.failed = False
-        name = class_name or to_class_name(graph.name)
+        own = _own_class(graph) if top_level or graph.own_class else None
+        name = class_name or own_class_name(own) or to_class_name(graph.name)
         self.model = ClassModel(
             name=unique_class(session, name),
             keras_name=graph.name,
@@ -290,7 +297,9 @@ class ClassBuilder:
             if len(graph.inputs) == 1 and flows_on(tensor, at):
                 name = "x"
             else:
-                name = locals_.name(graph.input_names[position], fallback="inputs")
+                keys = graph.input_keys if self.top_level else None
+                raw = keys[position] if keys else graph.input_names[position]
+                name = locals_.name(raw, fallback="inputs")
             names[id(tensor)] = name
             params.append(name)
         for i, stmt in enumerate(statements):
@@ -335,6 +344,8 @@ class ClassBuilder:
             out_layouts.append(target)
         model.returns = returns
         model.output_layouts = out_layouts
+        if self.top_level and _plain_keys(graph.output_keys):
+            model.output_keys = list(graph.output_keys)
         model.declarations = [self.declared[k] for k in self.declared]
 
     def _output_target(self, layout: Layout) -> Layout:
@@ -343,6 +354,21 @@ class ClassBuilder:
         if self.session.options.channels_first and layout == channels_first(layout.rank):
             return layout
         return keras_order(layout.rank)
+
+
+# The classes of plain (not subclassed) Keras models: a port is named after the model.
+_PLAIN_MODELS = {"Functional", "Sequential", "Model"}
+
+
+def _own_class(graph: Graph) -> str | None:
+    """A keras.Model subclass built functionally (``BertBackbone``) names its port."""
+    return None if graph.class_name in _PLAIN_MODELS else graph.class_name
+
+
+def _plain_keys(keys: list[str] | None) -> bool:
+    """Dict keys fit to be written as string literals of a returned dict (identifiers only:
+    a key from the file is data, and anything else is returned as a tuple instead)."""
+    return bool(keys) and all(k.isidentifier() and k.isascii() for k in keys)
 
 
 def convert_nested(call: Call, ctx: CallContext) -> None:

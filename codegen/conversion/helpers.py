@@ -18,6 +18,8 @@ DEPENDENCIES: dict[str, tuple[str, ...]] = {
     "GRULoop": ("RNNLoop",),
     "SimpleRNNLoop": ("RNNLoop",),
     "ConvLSTMLoop": ("RNNLoop",),
+    "TokenAndPositionEmbedding": ("ReversibleEmbedding", "PositionEmbedding"),
+    "LlamaTransformerDecoder": ("LlamaAttention",),
 }
 
 # The features of each specialised template. Most are named after the argument they add

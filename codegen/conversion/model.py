@@ -59,6 +59,8 @@ class ClassModel:
     params: list[str] = field(default_factory=list)
     statements: list[Statement] = field(default_factory=list)
     returns: list[str] = field(default_factory=list)
+    # forward() returns {key: value} (Keras dict outputs), in the order of ``returns``.
+    output_keys: list[str] | None = None
     weights: list[WeightEntry] = field(default_factory=list)
     # Buffers (constants of keras.ops calls): (attribute, tensor expression and options),
     # written ``self.register_buffer("<attribute>", <expression>)``.

@@ -80,11 +80,21 @@ class Graph:
     """A model: its calls in topological order, its inputs and outputs."""
 
     name: str
-    class_name: str  # "Functional" or "Sequential"
+    class_name: str  # "Functional", "Sequential", or a keras.Model subclass built functionally
     inputs: list[Tensor]
     outputs: list[Tensor]
     calls: list[Call]
     input_names: list[str]
+    # A model called with / returning a flat dict: its keys, one per input/output, in the order
+    # of ``inputs``/``outputs`` (Keras's flattened order: sorted keys). None for lists.
+    input_keys: list[str] | None = None
+    output_keys: list[str] | None = None
+    # A nested graph whose class is named after ``class_name`` (a KerasHub block written as
+    # core layers: ``TransformerEncoder``); a top-level subclass always is.
+    own_class: bool = False
+    # A KerasHub block the reader rewrote as core layers: Keras has no model inside it to
+    # compare layer by layer.
+    rewritten: bool = False
     # Short attribute names for layers of this graph (id(layer) -> name), set by structure
     # recovery for block classes; comments and the weight manifest keep the Keras names.
     labels: dict[int, str] = field(default_factory=dict)

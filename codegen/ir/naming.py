@@ -38,6 +38,13 @@ def to_class_name(raw: str, fallback: str = "KerasModel") -> str:
     return name
 
 
+def own_class_name(name: str | None) -> str | None:
+    """A Keras class name kept as it is (``GPT2Backbone``) where it is a plain identifier."""
+    if name and name.isidentifier() and name.isascii() and name[0].isupper():
+        return name
+    return to_class_name(name) if name else None
+
+
 class Namespace:
     """Hands out identifiers that are unique here and clash with nothing reserved."""
 

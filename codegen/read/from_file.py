@@ -156,6 +156,13 @@ class _ModelBuilder(WeightLoading, MaskPropagation, OperationReading):
         )
         if spec.custom is not None:
             layer.class_name = spec.custom
+            if spec.custom.startswith("keras_hub>"):
+                # Their variables are stored by KerasHub's own attribute names; Keras, with
+                # KerasHub's classes, reads them (and the file reader then has nothing to add).
+                raise FileReaderUnsupported(
+                    f"layer {spec.name!r} is KerasHub's {spec.class_name}: read by Keras with "
+                    "keras-hub installed"
+                )
         if spec.model is not None:
             self._build_nested(layer, spec)
         if spec.class_name == "TimeDistributed":

@@ -12,6 +12,7 @@ import numpy as np
 from codegen.errors import InputError
 from codegen.ir.graph import Call, Graph, Layer, Tensor, TensorRef
 
+from .keras_hub import expand_blocks
 from .keras_import import import_keras
 
 
@@ -78,13 +79,28 @@ def read_model(model: Any) -> Graph:
     keras = import_keras()
 
     functional = getattr(model, "_functional", None) or model
+    if getattr(model, "_keras2torch_standin", False):  # see standins.MARK
+        raise InputError(
+            f"the file holds a {type(model).__name__!r} model: a keras.Model subclass whose "
+            "graph is built by Python code that is not imported here; import the module that "
+            "defines it (registered with keras.saving.register_keras_serializable, e.g. in a "
+            "--plugin) or convert the live model through the API"
+        )
+    if _is_preprocessing(model):
+        raise InputError(
+            f"{model.name!r} ({type(model).__name__}) is a KerasHub tokenizer or "
+            "preprocessor: its string processing is not ported; port the backbone (or the "
+            "task model), which takes token ids"
+        )
     if not isinstance(functional, keras.Model) or not hasattr(functional, "outputs"):
         raise InputError(f"model {model.name!r} is not a Sequential or Functional model")
     if not getattr(functional, "outputs", None):
         raise InputError(
             f"model {model.name!r} has no defined inputs/outputs; build it on an Input first"
         )
-    return _GraphReader(model, functional).read()
+    graph = _GraphReader(model, functional).read()
+    expand_blocks(graph)  # KerasHub transformer blocks as graphs of core layers
+    return graph
 
 
 class _GraphReader:
@@ -147,6 +163,10 @@ class _GraphReader:
             outputs=outputs,
             calls=calls,
             input_names=input_names,
+            # A nested subclass (a task model's backbone) is named after its class too.
+            own_class=class_name not in ("Functional", "Sequential", "Model"),
+            input_keys=_dict_keys(getattr(self.functional, "_inputs_struct", None)),
+            output_keys=_dict_keys(getattr(self.functional, "_outputs_struct", None)),
         )
 
     def _tensor(self, kt: Any) -> Tensor:
@@ -167,6 +187,10 @@ class _GraphReader:
         try:
             # Operations (keras.ops calls) keep their static arguments (axis, ...) in config.
             config = op.get_config()
+            # Constructor arguments some KerasHub get_config() leave out (Qwen's sliding
+            # window, ViT's data_format): read back from the attributes holding them.
+            for key, value in (_constructor_arguments(op, keras, complete=False) or {}).items():
+                config.setdefault(key, value)
         except Exception as exc:
             # An operation built with arguments Keras cannot serialize still holds them as
             # attributes; a layer without a config cannot be ported (never guess defaults).
@@ -176,6 +200,9 @@ class _GraphReader:
             if is_layer and not is_model:
                 first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 config_error = f"{type(exc).__name__}: {first_line}"
+                arguments = _constructor_arguments(op, keras)
+                if arguments is not None:  # a KerasHub layer whose get_config() is broken
+                    config, config_error = arguments, None
         layer = Layer(
             name=op.name,
             class_name=type(op).__name__,
@@ -309,6 +336,48 @@ def _is_graph_model(model: Any) -> bool:
     """Sequential/Functional (a graph of layers), not a subclassed model with Python call()."""
     functional = getattr(model, "_functional", None) or model
     return bool(getattr(functional, "outputs", None)) and hasattr(functional, "operations")
+
+
+def _constructor_arguments(op: Any, keras: Any, complete: bool = True) -> dict | None:
+    """A KerasHub layer's constructor arguments read back from the attributes its
+    ``__init__`` stores them in (KerasHub 0.32's Llama layers name a missing attribute in
+    ``get_config``). None unless the class is KerasHub's (and, with ``complete``, every
+    argument is there; else those that are)."""
+    if not type(op).__module__.startswith("keras_hub."):
+        return None
+    import inspect
+
+    names = [
+        p.name
+        for p in list(inspect.signature(type(op).__init__).parameters.values())[1:]
+        if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    if complete and not all(hasattr(op, name) for name in names):
+        return None
+    config = {"name": op.name, "trainable": bool(op.trainable)}
+    for name in (n for n in names if hasattr(op, n)):
+        value = getattr(op, name)
+        if not (value is None or isinstance(value, (bool, int, float, str, list, tuple))):
+            value = keras.saving.serialize_keras_object(value)  # activations, initializers
+        config[name] = value
+    return config
+
+
+def _is_preprocessing(model: Any) -> bool:
+    """A KerasHub Tokenizer/Preprocessor layer (strings in): outside what a port computes."""
+    kinds = {cls.__name__ for cls in type(model).__mro__}
+    return bool(kinds & {"Tokenizer", "Preprocessor", "PreprocessingLayer"}) and any(
+        cls.__module__.startswith("keras_hub.") for cls in type(model).__mro__
+    )
+
+
+def _dict_keys(struct: Any) -> list[str] | None:
+    """A flat ``{key: tensor}`` structure's keys in Keras's flattened order (sorted)."""
+    if not isinstance(struct, dict) or not struct:
+        return None
+    if not all(isinstance(k, str) and len(_flatten(v)) == 1 for k, v in struct.items()):
+        return None
+    return sorted(struct)
 
 
 def _flatten(value: Any) -> list:

@@ -132,4 +132,8 @@ def ordered_graph(
         outputs=outputs,
         calls=ordered,
         input_names=input_names,
+        input_keys=spec.input_keys,
+        output_keys=spec.output_keys,
+        # A nested keras.Model subclass is named after its class (as the Keras reader does).
+        own_class=spec.class_name not in ("Functional", "Sequential", "Model"),
     )

@@ -29,6 +29,7 @@ from typing import Any
 from codegen.errors import InputError
 
 from .keras1_config import keras1_layer, keras1_model
+from .stored_weights import FileReaderUnsupported
 
 # Keras 2's hard_sigmoid (0.2 x + 0.5, clipped); Keras 3's "hard_sigmoid" is relu6(x + 3) / 6.
 KERAS2_HARD_SIGMOID = "hard_sigmoid_keras2"
@@ -36,6 +37,20 @@ KERAS2_HARD_SIGMOID = "hard_sigmoid_keras2"
 MODEL_CLASSES = {"Functional", "Model", "Sequential"}
 # TensorFlow-op layers of tf.keras whose call keeps its input structure (a list stays a list).
 TF_OP_LAYERS = {"TFOpLambda", "SlicingOpLambda"}
+
+
+class ConstructorBuiltModel(FileReaderUnsupported):
+    """A keras.Model subclass whose config holds its constructor's arguments, not its graph:
+    the graph exists only as Python code (every KerasHub Backbone, for one)."""
+
+    def __init__(self, class_name) -> None:
+        self.class_name = class_name
+        super().__init__(
+            f"the file holds a {class_name!r} model whose config stores only its constructor's "
+            "arguments, not its graph of layers (a keras.Model subclass built in __init__, "
+            "like KerasHub backbones): only Keras, with the class imported, can rebuild it "
+            "(reader 'keras')"
+        )
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,8 @@ class ModelSpec:
     outputs: list[Ref]
     trainable: bool = True
     legacy: bool = False  # written by Keras 1/2 (tf.keras)
+    input_keys: list[str] | None = None  # dict inputs/outputs: their keys (see dict_keys)
+    output_keys: list[str] | None = None
 
     def layer(self, name: str) -> LayerSpec:
         for spec in self.layers:
@@ -113,11 +130,11 @@ class _Parser:
         if class_name in ("Functional", "Model") or (
             isinstance(config, dict) and "layers" in config and "output_layers" in config
         ):
-            return self.functional(config)
-        raise InputError(
-            f"the file holds a {class_name!r} model; only Sequential and functional models "
-            "(a graph of layers) can be read from their config"
-        )
+            spec = self.functional(config)
+            if isinstance(class_name, str) and class_name not in ("Functional", "Model"):
+                spec.class_name = class_name  # a keras.Model subclass that saved its graph
+            return spec
+        raise ConstructorBuiltModel(class_name)
 
     def _layer_spec(self, entry: dict, name: str | None = None) -> LayerSpec:
         class_name = entry.get("class_name")
@@ -157,12 +174,12 @@ class _Parser:
             spec.custom = registered or f"{module}.{class_name}"
         elif isinstance(registered, str) and ">" in registered:
             spec.custom = registered
-        if spec.custom is None and (
-            class_name in MODEL_CLASSES
-            or (isinstance(config, dict) and "layers" in config and "output_layers" in config)
-        ):
+        saved_graph = isinstance(config, dict) and "layers" in config and "output_layers" in config
+        if (spec.custom is None and class_name in MODEL_CLASSES) or saved_graph:
+            # (a keras.Model subclass that saved its graph is that graph, registered or not)
             spec.model = self.model({"class_name": class_name, "config": config})
             spec.class_name = spec.model.class_name
+            spec.custom = None
         elif not is_op:
             spec.config = self.layer_config(class_name, spec.config)
         return spec
@@ -270,6 +287,8 @@ class _Parser:
             outputs,
             config.get("trainable", True) is not False,
             self.legacy,
+            input_keys=dict_keys(config.get("input_layers")),
+            output_keys=dict_keys(config.get("output_layers")),
         )
 
     def _offsets(self, specs, inputs, outputs) -> dict[str, int]:
@@ -518,6 +537,16 @@ def _keras3_value(value):
     if kind is None:
         return {k: _keras3_value(v) for k, v in value.items()}
     return value
+
+
+def dict_keys(value) -> list[str] | None:
+    """The keys of a flat ``{key: [layer, node, tensor]}`` input_layers/output_layers entry,
+    in the order :func:`_leaves` gives the tensors (Keras flattens dicts by sorted key)."""
+    if not isinstance(value, dict) or not value:
+        return None
+    if not all(isinstance(k, str) and len(_leaves(v)) == 1 for k, v in value.items()):
+        return None
+    return sorted(value)
 
 
 def _leaves(value) -> list[Ref]:

@@ -54,6 +54,7 @@ def load_model(keras: Any, load_path: Path, path: Path) -> Any:
     config, legacy, h5_weights = _read_config(path)
     objects: dict[str, type] = {}
     if config is not None:
+        _import_keras_hub(config)
         shapes = _output_shapes(config)
         for entry in _layer_entries(config):
             if _available(keras, entry, legacy):
@@ -77,6 +78,26 @@ def load_model(keras: Any, load_path: Path, path: Path) -> Any:
     except Exception:
         pass
     return model
+
+
+def _import_keras_hub(config: dict) -> None:
+    """KerasHub classes register with Keras when ``keras_hub`` is imported. The file only
+    decides *whether* this one known package is imported, never which module."""
+    named = any(
+        str(entry.get("registered_name") or "").startswith("keras_hub>")
+        or str(entry.get("module") or "").startswith("keras_hub.")
+        for entry in _layer_entries(config)
+    )
+    if not named or "keras_hub" in __import__("sys").modules:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("keras_hub") is None:
+        raise InputError(
+            "the model uses KerasHub classes: reading it with Keras needs keras-hub installed "
+            "(pip install keras2torch[hub])"
+        )
+    import keras_hub  # noqa: F401  (registers its classes)
 
 
 def standin_layers(model: Any) -> list[tuple[str, str]]:

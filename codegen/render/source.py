@@ -88,6 +88,10 @@ def _class_view(cls: ClassModel) -> dict:
         else " -> tuple[" + ", ".join(["torch.Tensor"] * n_out) + "]"
     )
     returns = cls.returns if n_out == 1 else ["(" + ", ".join(cls.returns) + ")"]
+    if cls.output_keys:  # identifiers only (see conversion.engine._plain_keys)
+        annotation = " -> dict[str, torch.Tensor]"
+        pairs = ", ".join(f'"{key}": {value}' for key, value in zip(cls.output_keys, cls.returns))
+        returns = ["{" + pairs + "}"]
     doc = cls.title or f"Port of Keras {cls.keras_class} {cls.keras_name!r}."
     return {
         "name": cls.name,

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from codegen.ir.graph import Call, Graph, Layer
+from codegen.ir.naming import own_class_name
 
 from .blocks import BlockKind, Segment, name_prefix, segment_signature, segments
 
@@ -110,6 +111,8 @@ def block_graph(
         calls=calls,
         input_names=graph.input_names,
         labels=dict(graph.labels),
+        input_keys=graph.input_keys,
+        output_keys=graph.output_keys,
     )
     return new, grouped
 
@@ -279,6 +282,9 @@ def _unique(name: str, used: set[str]) -> str:
     return candidate
 
 
+_PLAIN_MODELS = {"Functional", "Sequential", "Model"}
+
+
 def nested_kinds(graph: Graph, skip: frozenset = frozenset()) -> list[GroupedKind]:
     """Nested Keras models of the same structure (ConvNeXt's downsampling blocks), each
     kind to be merged into one class like a block's instances. Their layers get short
@@ -309,6 +315,9 @@ def nested_kinds(graph: Graph, skip: frozenset = frozenset()) -> list[GroupedKin
         words = re.split(r"[^A-Za-z]+", name_prefix(inner) or first.name)
         words = [w for w in words if len(w) > 1 and w.lower() not in model_words]
         name = "".join(w[:1].upper() + w[1:].lower() for w in words) or "Block"
+        classes = {layer.subgraph.class_name for layer in layers}
+        if len(classes) == 1 and classes.isdisjoint(_PLAIN_MODELS):
+            name = own_class_name(classes.pop())  # a KerasHub block: TransformerEncoder
         kinds.append(GroupedKind(_unique(name, used), key, layers=list(layers)))
     return kinds
 

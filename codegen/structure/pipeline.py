@@ -45,11 +45,25 @@ def convert_structured(
     return session
 
 
+def _deeper_hub_kinds(graph: Graph, skip: frozenset) -> list:
+    """KerasHub blocks repeated inside a nested model (a task model's backbone): one class
+    per kind there too."""
+    kinds = []
+    for layer in graph.walk_layers():
+        sub = layer.subgraph
+        if sub is not None and any(
+            c.layer.subgraph is not None and c.layer.subgraph.rewritten for c in sub.calls
+        ):
+            kinds += [k for k in nested_kinds(sub, skip) if k.layers[0].subgraph.rewritten]
+    return kinds
+
+
 def _convert(graph, kinds, options, class_name, registry) -> Session:
     skipped: set[tuple] = set()  # GroupedKind.key of kinds left flat
     for _ in range(MAX_ROUNDS):
         grouped_graph, groups = block_graph(graph, kinds, frozenset(skipped))
         groups += nested_kinds(graph, frozenset(skipped))
+        groups += _deeper_hub_kinds(graph, frozenset(skipped))
         if not groups:
             break
         try:

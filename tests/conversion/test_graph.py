@@ -131,8 +131,8 @@ def test_dict_outputs_in_flattened_keras_order(tmp_path):
     _, net, _ = check_parity(model, tmp_path)
     with torch.no_grad():
         got = net(torch.zeros(1, 4))
-    # Keras flattens a dict of outputs by sorted key: "alpha" (2 units), then "zeta" (1).
-    assert [tuple(t.shape) for t in got] == [(1, 2), (1, 1)]
+    # A dict, in Keras's flattened order (sorted by key): "alpha" (2 units), then "zeta" (1).
+    assert [(k, tuple(t.shape)) for k, t in got.items()] == [("alpha", (1, 2)), ("zeta", (1, 1))]
 
 
 @pytest.mark.parametrize("channels_first", [False, True])

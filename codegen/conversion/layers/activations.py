@@ -54,6 +54,10 @@ _HELPERS = {"squareplus", "sparse_plus", "sparsemax"}
 # Activations of older Keras versions that Keras 3 computes differently: the file reader
 # renames them when reading a file Keras 2 wrote (codegen/legacy_config.py).
 KERAS2_ACTIVATIONS = {"hard_sigmoid_keras2": "torch.clamp({x} * 0.2 + 0.5, 0.0, 1.0)"}
+# KerasHub functions used as activations, named so by the reader that rewrites KerasHub
+# blocks as core layers (codegen/read/keras_hub.py): BERT's and GPT-2's gelu_approximate is
+# keras.activations.gelu(approximate=True).
+KERAS_HUB_ACTIVATIONS = {"gelu_approximate": 'F.gelu({x}, approximate="tanh")'}
 
 # Activations whose result at a position depends on the order of the other positions of the
 # last axis (softmax-like ones are permutation-equivariant, so a reordered feature axis is fine).
@@ -98,7 +102,9 @@ def apply_activation(name, x: str, layout: Layout, ctx: CallContext | None = Non
     if isinstance(name, dict) and name.get("module") == "keras.layers":
         return _layer_activation(name, x, layout, ctx)
     name = activation_name(name)
-    template = ACTIVATIONS.get(name) or KERAS2_ACTIVATIONS.get(name)
+    template = (
+        ACTIVATIONS.get(name) or KERAS2_ACTIVATIONS.get(name) or KERAS_HUB_ACTIVATIONS.get(name)
+    )
     if template is None:
         raise Unsupported(f"activation {name!r} is not supported")
     if name in _ORDER_DEPENDENT and layout.feature_order is not None:
