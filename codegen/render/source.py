@@ -132,9 +132,9 @@ def _layout_note(channels_first: bool, permuted: bool) -> list[str]:
         "image tensors are channels-first.",
     ]
     if permuted:
-        note[-1] = "image tensors are channels-first: the (N, H, W, C) input permuted to"
+        note[-1] = "image tensors are channels-first: the (N, H, W, C) input, transposed to"
         note += [
-            "(N, C, H, W) is a view in torch.channels_last memory format (no copy), so the",
+            "(N, C, H, W), is a view in torch.channels_last memory format (no copy), so the",
             "convolutions run channels_last, faster on CPU than contiguous NCHW in most cases.",
         ]
     return note
