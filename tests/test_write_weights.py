@@ -13,7 +13,12 @@ from codegen.errors import InputError
 @pytest.fixture(scope="module")
 def model():
     return keras.Sequential(
-        [keras.Input((6, 6, 2)), layers.Conv2D(3, 3), layers.Flatten(), layers.Dense(2)],
+        [
+            keras.Input((6, 6, 2)),
+            layers.Conv2D(3, 3, name="conv"),
+            layers.Flatten(),
+            layers.Dense(2, name="head"),
+        ],
         name="small",
     )
 
@@ -23,7 +28,7 @@ def test_weights_written_kept_and_refused(model, tmp_path):
     assert first.written
     state = torch.load(first.weights_path, weights_only=True)
     kernel = model.layers[0].kernel.numpy()
-    assert torch.equal(state["conv2d.weight"], torch.from_numpy(kernel).permute(3, 2, 0, 1))
+    assert torch.equal(state["conv.weight"], torch.from_numpy(kernel).permute(3, 2, 0, 1))
     # The same weights again: nothing to write.
     assert not codegen.convert(model, tmp_path).written
     # Other weights: refused without force, written with it.
@@ -31,8 +36,8 @@ def test_weights_written_kept_and_refused(model, tmp_path):
     with pytest.raises(InputError, match="model.pt"):
         codegen.convert(model, tmp_path)
     assert torch.equal(
-        torch.load(first.weights_path, weights_only=True)["conv2d.weight"], state["conv2d.weight"]
+        torch.load(first.weights_path, weights_only=True)["conv.weight"], state["conv.weight"]
     )
     assert codegen.convert(model, tmp_path, force=True).written
-    again = torch.load(first.weights_path, weights_only=True)["conv2d.weight"]
-    assert torch.equal(again, state["conv2d.weight"] + 1.0)
+    again = torch.load(first.weights_path, weights_only=True)["conv.weight"]
+    assert torch.equal(again, state["conv.weight"] + 1.0)

@@ -252,7 +252,10 @@ def convert(
     import torch
 
     module_ns = load_module_from_source(generated.source)
-    with torch.device("meta"):
+    try:
+        with torch.device("meta"):
+            torch_model = getattr(module_ns, top.name)()
+    except (RuntimeError, NotImplementedError):  # a constructor that computes with values
         torch_model = getattr(module_ns, top.name)()
     try:
         torch_model.load_state_dict(generated.state_dict, strict=True, assign=True)

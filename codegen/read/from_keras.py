@@ -304,8 +304,7 @@ class _GraphReader:
     def _nested_masks(self, layer: Layer, mask: Any) -> None:
         """Keras sets the masks a nested model is called with on its inputs, and each inner
         layer takes them from there: the graph Keras recorded for the model has none."""
-        masks = list(mask) if isinstance(mask, (list, tuple)) else [mask]
-        if any(m is not None for m in masks):
+        if any(m is not None for m in _flatten(mask)):  # a dict input gives a dict of masks
             layer.unsupported = (
                 "called with a Keras mask, which this reader does not pass into nested "
                 "models; save the model (.keras) and convert the file: the file reader does"

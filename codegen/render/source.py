@@ -132,9 +132,6 @@ def _layout_note(channels_first: bool, permuted: bool) -> list[str]:
         "image tensors are channels-first.",
     ]
     if permuted:
-        note[-1] = "image tensors are channels-first: the (N, H, W, C) input, transposed to"
-        note += [
-            "(N, C, H, W), is a view in torch.channels_last memory format (no copy), so the",
-            "convolutions run channels_last, faster on CPU than contiguous NCHW in most cases.",
-        ]
+        note[-1] = "image tensors are (N, C, H, W): the (N, H, W, C) input, transposed, is a"
+        note += ["channels_last view (no copy), the faster memory format on CPU in most cases."]
     return note

@@ -8,9 +8,8 @@ This file is yours to edit: model.pt (the state_dict) only fixes the names and
 shapes of the parameters.
 
 forward() takes and returns tensors in the Keras model's own layout; inside,
-image tensors are channels-first: the (N, H, W, C) input permuted to
-(N, C, H, W) is a view in torch.channels_last memory format (no copy), so the
-convolutions run channels_last, faster on CPU than contiguous NCHW in most cases.
+image tensors are (N, C, H, W): the (N, H, W, C) input, transposed, is a
+channels_last view (no copy), the faster memory format on CPU in most cases.
 """
 
 import torch
