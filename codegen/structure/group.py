@@ -132,8 +132,8 @@ def _variant_group(
     for segment in instances:
         base, roles = _base_labels(segment)
         labels = base if roles else _deduplicated(base)
-        for key, label in zip(segment.keys, labels):
-            by_key.setdefault(key, label)
+        for step, label in zip(segment.keys, labels):
+            by_key.setdefault(step, label)
     if roles:  # numbered over every step, so a step has one number in every instance
         by_key.update(zip(kind.union, _numbered_roles([by_key[k] for k in kind.union])))
     taken: set[str] = set()

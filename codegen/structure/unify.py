@@ -361,7 +361,51 @@ def _with_defaults(exprs: list[str]) -> list[str] | None:
                 else:
                     return None
             node.keywords = ordered
+        _tuples_where_any_has_one(nodes)
     return [ast.unparse(t) for t in trees]
+
+
+# Arguments a single int stands for the same int on every side or axis (torch's own rule).
+_PER_AXIS = {"kernel_size", "stride", "padding", "dilation", "output_padding"}
+
+
+def _tuples_where_any_has_one(nodes: tuple[ast.Call, ...]) -> None:
+    """``nn.ZeroPad2d(1)`` next to ``nn.ZeroPad2d((0, 1, 0, 1))`` (a stride-2 'same' pad that
+    is even at one size and uneven at another), ``padding=1`` next to ``padding=(1, 2)``:
+    the int written as the tuple it means, so the instances line up token by token."""
+    func = nodes[0].func
+    if not (isinstance(func, ast.Attribute) and re.search(r"(Conv|Pool|Pad)\dd$", func.attr)):
+        return
+
+    def slots(node: ast.Call) -> dict:
+        found = {kw.arg: kw for kw in node.keywords if kw.arg in _PER_AXIS}
+        if "Pad" in func.attr and node.args:
+            found[0] = node
+        return found
+
+    def value(holder):
+        return holder.args[0] if isinstance(holder, ast.Call) else holder.value
+
+    def put(holder, new):
+        if isinstance(holder, ast.Call):
+            holder.args[0] = new
+        else:
+            holder.value = new
+
+    for key in {k for node in nodes for k in slots(node)}:
+        holders = [slots(node).get(key) for node in nodes]
+        lengths = {
+            len(value(h).elts) for h in holders if h is not None and isinstance(value(h), ast.Tuple)
+        }
+        if len(lengths) != 1:
+            continue
+        (length,) = lengths
+        for holder in holders:
+            if holder is None:
+                continue
+            v = value(holder)
+            if isinstance(v, ast.Constant) and type(v.value) is int:
+                put(holder, ast.Tuple([ast.Constant(v.value) for _ in range(length)], ast.Load()))
 
 
 def _defaults(func: ast.expr) -> dict:

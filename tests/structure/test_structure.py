@@ -296,9 +296,11 @@ def test_inverted_residuals_with_and_without_skip():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", APPLICATIONS)
 def test_every_application_structured(name):
-    """Every keras.applications model, structured, against Keras (run with -m slow)."""
+    """Every keras.applications model, structured, against Keras (run with -m slow); every
+    one repeats a block, and the port must have found it (not fallen back to flat)."""
     result = convert_and_compare(keras, name, structured=True)
     assert result["shape_ok"] and result["max_abs"] <= 1e-4 * max(1.0, result["max_ref"])
+    assert re.search(r'^class \w+\(nn.Module\):\n    """A block', result["source"], re.M)
 
 
 def test_structured_port_exports():
@@ -670,3 +672,28 @@ def test_automatic_keras_names_become_role_names_inside_blocks():
     for role in ("conv1", "bn1", "conv2", "bn2"):
         assert f"self.{role} = " in block_source
     assert not re.search(r"self\.(conv2d|batch_normalization)_\d+ =", block_source)
+
+
+def test_explicit_pads_even_in_some_blocks_and_uneven_in_others_are_one_class():
+    """keras.applications' ``correct_pad``: a stride-2 block pads ((0, 1), (0, 1)) in front of
+    an even size and ((1, 1), (1, 1)) in front of an odd one (EfficientNetB7 at 600x600).
+    torch writes the even pad as ``nn.ZeroPad2d(1)``: still the same kind of block."""
+
+    def down(x, width, pad):
+        y = layers.ZeroPadding2D(pad)(x)
+        y = layers.DepthwiseConv2D(3, strides=2, use_bias=False)(y)
+        y = layers.BatchNormalization()(y)
+        y = layers.Conv2D(width, 1, use_bias=False)(layers.Activation("swish")(y))
+        return layers.BatchNormalization()(y)
+
+    inputs = keras.Input((22, 22, 3))
+    x = layers.Conv2D(4, 3, padding="same")(inputs)
+    # sizes 22 (even: uneven pad), 11 (odd: even pad), 6 (even)
+    for width, pad in ((8, ((0, 1), (0, 1))), (12, ((1, 1), (1, 1))), (16, ((0, 1), (0, 1)))):
+        x = down(x, width, pad)
+    model = keras.Model(inputs, layers.GlobalAveragePooling2D()(x))
+    randomize_scaled(model)
+    generated, net, ref, got = run_both(model)
+    assert_matches(ref, got)
+    blocks = re.findall(r'^class (\w+)\(nn.Module\):\n    """A block', generated.source, re.M)
+    assert len(blocks) == 1 and instances(net, blocks[0]) == 3
