@@ -186,31 +186,135 @@ def _table_rows(stages, cls, declared, block_classes) -> list[list[list[str]]] |
 
 
 def _table(cls, name, stages, rows, declared, block_classes) -> tuple[str, str]:
-    """The table as a module constant before ``cls``; the expression building the stages."""
-    block = _BLOCK.match(declared[_attr(cls, stages[0][0])]).group(1)
+    """The table as a module constant before ``cls``; the expression building the stages.
+    Runs of equal blocks are written once with their count where that is shorter (depth as
+    data); a column that grows with the block's index over the whole stack (EfficientNet's
+    stochastic-depth rates) is then computed, not tabled."""
+    block_name = _BLOCK.match(declared[_attr(cls, stages[0][0])]).group(1)
+    block = block_classes[block_name]
     constant = name.upper()
     taken = {c.split(" = ", 1)[0].splitlines()[-1] for c in cls.constants}
     while constant in taken:
         constant += "_"
-    lines = [*_table_header(block_classes[block]), f"{constant} = ("]
-    for row in rows:
-        lines.append("    (")
-        lines.extend(
-            f"        ({', '.join(arguments)}{',' * (len(arguments) == 1)})," for arguments in row
+    names = [_parameter(p) for p in block.init_params]
+    by_index = _index_linear(rows, names) if _only_in(block_name, cls, rows) else None
+    column = None if by_index is None else by_index[0]
+    kept = [n for j, n in enumerate(names) if j != column]
+    stripped = [[[a for j, a in enumerate(r) if j != column] for r in stage] for stage in rows]
+    runs = [_runs(stage) for stage in stripped]
+    # Table lines either way; runs take a longer header and builder (a function with a
+    # computed column).
+    plain_lines = sum(len(stage) + (len(stage) > 1) for stage in rows)
+    run_lines = sum(len(stage) + (len(stage) > 1) for stage in runs) + 6 + 12 * (column is not None)
+    if column is None:
+        runs = [_runs(stage) for stage in rows]
+        run_lines = sum(len(stage) + (len(stage) > 1) for stage in runs) + 6
+    if run_lines >= plain_lines or all(count == 1 for stage in runs for _, count in stage):
+        lines = [*_table_header(block, names), f"{constant} = ("]
+        for row in rows:
+            lines.append("    (")
+            lines.extend(f"        ({_tuple(arguments)})," for arguments in row)
+            lines.append("    ),")
+        lines.append(")")
+        cls.constants.append("\n".join(lines))
+        expr = (
+            f"nn.Sequential(*[nn.Sequential(*[{block_name}(*arguments) for arguments in stage])"
+            f" for stage in {constant}])"
         )
+        return expr, f"their arguments in {constant}"
+    text = (
+        f"The blocks of each stage as runs of equal {block_name}s: (arguments, how many), the"
+        f" arguments being ({', '.join(kept)})."
+    )
+    if column is not None:
+        text += f" {names[column]} grows with the block's index: {by_index[1]}."
+    lines = ["# " + line for line in textwrap.wrap(text, 86)] + [f"{constant} = ("]
+    for stage in runs:
+        lines.append("    (")
+        lines.extend(f"        (({_tuple(arguments)}), {count})," for arguments, count in stage)
         lines.append("    ),")
     lines.append(")")
     cls.constants.append("\n".join(lines))
-    expr = (
-        f"nn.Sequential(*[nn.Sequential(*[{block}(*arguments) for arguments in stage])"
-        f" for stage in {constant}])"
+    if column is None:
+        expr = (
+            f"nn.Sequential(*[nn.Sequential(*[{block_name}(*arguments) for arguments, count"
+            f" in stage for _ in range(count)]) for stage in {constant}])"
+        )
+        return expr, f"their arguments in {constant}"
+    # The column moves to the end of the constructor, a keyword with the neutral default.
+    parameter = block.init_params.pop(column)
+    block.init_params.append(f"{_parameter(parameter)}: float = 0.0")
+    builder = f"make_{name}"
+    cls.constants.append(
+        "\n".join(
+            [
+                f"def {builder}(table):",
+                f'    """The stages of {block_name}s the table describes."""',
+                "    stages, index = [], 0",
+                "    for runs in table:",
+                "        blocks = []",
+                "        for arguments, count in runs:",
+                "            for _ in range(count):",
+                f"                rate = {by_index[1]}",
+                f"                blocks.append({block_name}(*arguments,"
+                f" {names[column]}=rate))",
+                "                index += 1",
+                "        stages.append(nn.Sequential(*blocks))",
+                "    return nn.Sequential(*stages)",
+            ]
+        )
     )
-    return expr, f"their arguments in {constant}"
+    return f"{builder}({constant})", f"their arguments in {constant}"
 
 
-def _table_header(block: ClassModel) -> list[str]:
-    names = ", ".join(_parameter(p) for p in block.init_params)
-    text = f"The arguments of each {block.name}, stage by stage: ({names})."
+def _tuple(arguments: list[str]) -> str:
+    return f"{', '.join(arguments)}{',' * (len(arguments) == 1)}"
+
+
+def _runs(stage: list[list[str]]) -> list[tuple[list[str], int]]:
+    runs: list[tuple[list[str], int]] = []
+    for arguments in stage:
+        if runs and runs[-1][0] == arguments:
+            runs[-1] = (arguments, runs[-1][1] + 1)
+        else:
+            runs.append((arguments, 1))
+    return runs
+
+
+def _only_in(block_name: str, cls: ClassModel, rows) -> bool:
+    """Whether every instance of the block class is in this table (its constructor may
+    then change)."""
+    calls = sum(expr.startswith(f"{block_name}(") for _, expr in cls.declarations)
+    return calls == sum(len(stage) for stage in rows)
+
+
+def _index_linear(rows, names: list[str]) -> tuple[int, str] | None:
+    """A float column equal to ``rate * index / blocks`` for every block of the stack (the
+    stochastic-depth schedule of EfficientNet), to the bit; a block that leaves out the
+    step reading it (a ``use_*`` flag False) may hold any value. (column, expression)."""
+    blocks = [r for stage in rows for r in stage]
+    n = len(blocks)
+    flags = [j for j, name in enumerate(names) if name.startswith("use_")]
+    for j in range(len(names)):
+        try:
+            values = [float(r[j]) for r in blocks]
+        except ValueError:
+            continue
+        if not all("." in r[j] or "e" in r[j] for r in blocks) or len(set(values)) < 3:
+            continue
+        last = n - 1
+        rate = float(f"{values[last] * n / last:.10g}")
+        misses = [b for b in range(n) if rate * b / n != values[b]]
+        if any(all(blocks[b][f] != "False" for f in flags) for b in misses):
+            continue
+        if len(misses) > len(rows):  # no more than one filler per stage
+            continue
+        return j, f"{rate!r} * index / {n}"
+    return None
+
+
+def _table_header(block: ClassModel, names: list[str]) -> list[str]:
+    text = f"The arguments of each {block.name}, stage by stage: ({', '.join(names)})."
     return ["# " + line for line in textwrap.wrap(text, 86)]
 
 
