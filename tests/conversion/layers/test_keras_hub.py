@@ -469,3 +469,31 @@ def test_qwen2_sliding_window_is_refused(tmp_path):
     )
     with pytest.raises(codegen.UnsupportedError, match="use_sliding_window_attention"):
         codegen.convert(model, tmp_path / "out")
+
+
+@pytest.mark.parametrize("backbone", ["gpt2", "llama"])
+def test_decoder_ports_compile_without_graph_breaks(tmp_path, backbone):
+    """torch.compile(fullgraph=True) of a causal decoder port (GPT-2's and Llama's blocks,
+    padding and causal masks, rotary embeddings) matches Keras."""
+    if backbone == "gpt2":
+        model = hub.GPT2Backbone(**TEXT, max_sequence_length=16, name="gpt2_compiled")
+    else:
+        model = hub.LlamaBackbone(
+            vocabulary_size=100,
+            num_layers=2,
+            num_query_heads=4,
+            num_key_value_heads=2,
+            hidden_dim=32,
+            intermediate_dim=64,
+            name="llama_compiled",
+        )
+    randomize(model)
+    result = codegen.convert(model, tmp_path / "out")
+    net = getattr(load_module_from_file(result.module_path), result.class_name)().eval()
+    net.load_state_dict(torch.load(result.weights_path, weights_only=True), strict=True)
+    named = {t.name: a for t, a in zip(model.inputs, _text_inputs(model))}
+    expected = np.asarray(model(named))
+    compiled = torch.compile(net, fullgraph=True, backend="eager")
+    with torch.no_grad():
+        got = compiled(**{k: torch.from_numpy(v) for k, v in named.items()})
+    assert float(np.max(np.abs(got.numpy() - expected))) <= 1e-5 * max(1.0, np.abs(expected).max())
