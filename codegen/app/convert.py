@@ -22,6 +22,7 @@ from codegen.check.emit_test import test_files
 from codegen.check.inputs import choose_inputs
 from codegen.check.report import REPORT_FILE, check_report_path, verify_and_report
 from codegen.check.runnable import check_verifiable
+from codegen.check.training_parity import check_training
 from codegen.conversion.engine import convert_graph
 from codegen.conversion.model import ClassModel, Options, Session
 from codegen.conversion.pipeline import converter_registry
@@ -67,6 +68,11 @@ class ConversionResult:
     test_path: Path | None = None  # OUT_DIR/test_model.py, with emit_test
     layers: int = 0  # Keras layers and operations converted (nested models' included)
     skeletons: list[str] = field(default_factory=list)  # --allow-unsupported: classes to write
+
+    @property
+    def training(self):
+        """The training-parity check (--verify --emit-train), or None."""
+        return getattr(self.report, "training", None)
 
     @property
     def verified(self) -> bool:
@@ -139,10 +145,7 @@ def generate(
         registry = converter_registry(plugins, allow_unsupported=allow_unsupported)
     graph = model if isinstance(model, Graph) else read_model(model)
     options = Options(channels_first=channels_first)
-    if structured:
-        session = convert_structured(graph, options, class_name, registry)
-    else:
-        session = convert_graph(graph, options, class_name=class_name, registry=registry)
+    session = _convert(graph, options, class_name, registry, structured)
     if command is None:
         command = "keras2torch convert MODEL -o OUT_DIR"
     rendered = time.perf_counter()
@@ -153,11 +156,36 @@ def generate(
         version=__version__,
         weights_file=weights_file(weights_format),
     )
-    state_dict = OrderedDict((w.key, _tensor(w.array)) for w in session.classes[-1].weights)
+    state_dict = _state_dict(session)
     if timings is not None:
         timings["convert"] = rendered - start
         timings["render"] = time.perf_counter() - rendered
     return Generated(text, state_dict, session, graph)
+
+
+def _convert(graph: Graph, options: Options, class_name, registry, structured: bool) -> Session:
+    if structured:
+        return convert_structured(graph, options, class_name, registry)
+    return convert_graph(graph, options, class_name=class_name, registry=registry)
+
+
+def _state_dict(session: Session) -> OrderedDict:
+    return OrderedDict((w.key, _tensor(w.array)) for w in session.classes[-1].weights)
+
+
+def port_weights(generated: Generated, structured: bool):
+    """``model -> state_dict``: another Keras model of the same architecture (the one
+    ``generated`` came from, trained further) as the port's state_dict, converted as
+    ``generated`` was but not rendered (rendering is most of a conversion's time)."""
+
+    def weights(model: Any) -> OrderedDict:
+        session = generated.session
+        name = generated.top.name
+        return _state_dict(
+            _convert(read_model(model), session.options, name, session.registry, structured)
+        )
+
+    return weights
 
 
 def convert(
@@ -194,7 +222,9 @@ def convert(
     inputs, a path to an ``.npz``/``.npy`` file or arrays (a list, a dict by input name);
     checked against the model before anything is written. ``weights_format="safetensors"``
     writes ``model.safetensors`` instead of ``model.pt``. ``emit_train=True`` also writes
-    ``train.py``: the optimizer, loss and schedule ``compile()`` recorded, and a loop.
+    ``train.py``: the optimizer, loss and schedule ``compile()`` recorded, and a loop; with
+    ``verify`` too, REPORT.md compares 5 of its steps with Keras's (``result.training``), not
+    part of the verdict.
     """
     if reader not in READERS:
         raise InputError(f"reader={reader!r}: expected one of {', '.join(r for r in READERS if r)}")
@@ -273,9 +303,10 @@ def convert(
         module_path: generated.source.encode(),
         weights_path: weights_content(generated.state_dict, weights_format),
     }
+    train_config = compile_config(model_or_path if is_path else model) if emit_train else None
     if emit_train:
         train = render_train_script(
-            compile_config(model_or_path if is_path else model),
+            train_config,
             class_name=top.name,
             weights_file=weights_name,
             inputs=_stand_in_inputs(generated),
@@ -332,6 +363,20 @@ def convert(
         result.tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
         if model is None:  # read without Keras: the reference is loaded only now
             model, result.reference = load_reference(model_or_path)
+        training = None
+        if emit_train:  # train.py's steps against Keras's, for REPORT.md
+            progress.stage("checking training")
+            started = time.perf_counter()
+            training = check_training(
+                model,
+                generated,
+                train,
+                train_config,
+                chosen.arrays,
+                port_weights(generated, structured),
+            )
+            timings["train_check"] = time.perf_counter() - started
+            progress.stage("verifying")
         result.report, result.report_path = verify_and_report(
             model,
             generated,
@@ -342,9 +387,10 @@ def convert(
             force=force,
             inputs=chosen,
             weights_file=weights_name,
+            training=training,
         )
         result.errors = result.report.output_errors
-        timings["verify"] = time.perf_counter() - start
+        timings["verify"] = time.perf_counter() - start - timings.get("train_check", 0.0)
     return result
 
 

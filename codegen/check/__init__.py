@@ -17,4 +17,5 @@ regression test. Modules, lowest first:
 - ``markdown``: a ``Report`` as REPORT.md text and as terminal summaries.
 - ``report``: ``build_report`` and ``write_report``, the orchestration of the above.
 - ``emit_test``: ``--emit-test``, ``test_model.py`` and its reference outputs.
+- ``training_parity``: ``--verify --emit-train``, a few steps of ``train.py`` against Keras's.
 """

@@ -256,8 +256,10 @@ def verify_and_report(
     force: bool = False,
     inputs: Any = None,
     weights_file: str = "model.pt",
+    training: Any = None,
 ) -> tuple[Report, Path]:
-    """``convert --verify``: compare the freshly generated module and write REPORT.md."""
+    """``convert --verify``: compare the freshly generated module and write REPORT.md
+    (with ``training``, the training-parity result, in its own section)."""
     report = build_report(
         model,
         generated,
@@ -267,6 +269,7 @@ def verify_and_report(
         inputs=inputs,
         weights_file=weights_file,
     )
+    report.training = training
     return report, write_report(report, Path(out_dir), force)
 
 

@@ -9,6 +9,7 @@ renderers in :mod:`codegen.check.markdown` and by the callers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .compare import OutputError
 from .manifest import ManifestRow, ParamCounts
@@ -47,6 +48,9 @@ class Report:
     # named as in output_errors); noise_note says why it could not be measured.
     noise: list[NoiseFloor] = field(default_factory=list)
     noise_note: str = ""
+    # With --emit-train: a few optimizer steps against Keras's (training_parity.TrainingParity).
+    # Shown, but not part of the verdict: that is inference parity.
+    training: Any = None
 
     @property
     def total_params(self) -> int:

@@ -118,6 +118,10 @@ def format_summary(result: Any, color: bool = False, elapsed: float | None = Non
             from codegen.check.markdown import noise_lines
 
             lines += [f"  float64 noise floor:{line[1:]}" for line in noise_lines(report)]
+        training = getattr(report, "training", None)
+        if training is not None:  # shown, not part of the verdict (inference parity)
+            color = {True: (GREEN,), False: (BOLD, RED)}.get(training.passed, (DIM,))
+            lines.append(f"  training parity: {s(training.summary(), *color)}")
     return "\n".join(lines)
 
 
@@ -161,8 +165,14 @@ def result_json(result: Any, status: int) -> dict:
             {"name": n.name, "port_rel": n.port_rel, "keras_rel": n.keras_rel, "within": n.within}
             for n in getattr(getattr(result, "report", None), "noise", None) or []
         ],
+        "training_parity": _training_json(result),
     }
     return data
+
+
+def _training_json(result: Any) -> dict | None:
+    training = getattr(getattr(result, "report", None), "training", None)
+    return None if training is None else training.to_json()
 
 
 def error_json(message: str, status: int, problems: list[str] | None = None) -> dict:

@@ -35,18 +35,29 @@ def _number(value, default: float) -> float:
     return number
 
 
-def loss_lines(loss: Any) -> tuple[list[str], str]:
-    """The body of ``loss_fn`` and the expression that makes a stand-in target."""
+def loss_key(loss: Any) -> str:
+    """The Keras loss as ``loss_fn`` ports it (``"mean_squared_error"``...), or
+    ``"unsupported"`` (label smoothing, another reduction) or its lower-cased name."""
     name = option_name(loss) or ""
     cfg = option_config(loss)
     key = name.lower().replace("_", "")
     key = _LOSS_ALIASES.get(key, name.lower())
     if cfg.get("label_smoothing"):
-        key = "unsupported"
-    reduction = cfg.get("reduction", "sum_over_batch_size")
-    if reduction not in (None, "sum_over_batch_size", "auto", "mean"):
-        key = "unsupported"
-    logits = bool(cfg.get("from_logits", False))
+        return "unsupported"
+    if cfg.get("reduction", "sum_over_batch_size") not in (
+        None,
+        "sum_over_batch_size",
+        "auto",
+        "mean",
+    ):
+        return "unsupported"
+    return key
+
+
+def loss_lines(loss: Any) -> tuple[list[str], str]:
+    """The body of ``loss_fn`` and the expression that makes a stand-in target."""
+    key = loss_key(loss)
+    logits = bool(option_config(loss).get("from_logits", False))
     eps = repr(_EPSILON)
     if key == "mean_squared_error":
         return [
@@ -179,6 +190,31 @@ def _schedule(option) -> tuple[list[str] | None, float]:
     return None, _number(cfg.get("initial_learning_rate"), 0.001)
 
 
+def _parts(compile_config: dict | None):
+    """make_optimizer's body, whether it uses KerasAdam, loss_fn's body, the stand-in
+    target and the docstring notes."""
+    config = compile_config or {}
+    notes = [] if compile_config else ["TODO: the Keras file records no compile() configuration."]
+    try:
+        opt_lines, adam, opt_notes = optimizer_lines(config.get("optimizer"))
+    except (TypeError, ValueError):
+        opt_lines, adam, opt_notes = optimizer_lines(None)
+    loss = config.get("loss")
+    if isinstance(loss, (list, dict)) and not option_name(loss):
+        notes.append("TODO: one loss per output was recorded; loss_fn ports none of them.")
+        loss = None
+    body, target = loss_lines(loss)
+    return opt_lines, adam, body, target, notes + opt_notes
+
+
+def train_todos(compile_config: dict | None) -> list[str]:
+    """What ``train.py`` leaves to the user (its TODOs, as written), empty when it ports the
+    optimizer, schedule and loss ``compile()`` recorded."""
+    opt_lines, _, body, _, notes = _parts(compile_config)
+    lines = [*notes, *opt_lines[:1], *body[:1]]
+    return [line.lstrip("# ") for line in lines if line.lstrip("# ").startswith("TODO")]
+
+
 def render_train_script(
     compile_config: dict | None,
     *,
@@ -192,18 +228,8 @@ def render_train_script(
 ) -> str:
     import black
 
-    config = compile_config or {}
-    notes = [] if compile_config else ["TODO: the Keras file records no compile() configuration."]
-    try:
-        opt_lines, adam, opt_notes = optimizer_lines(config.get("optimizer"))
-    except (TypeError, ValueError):
-        opt_lines, adam, opt_notes = optimizer_lines(None)
-    loss = config.get("loss")
-    if isinstance(loss, (list, dict)) and not option_name(loss):
-        notes.append("TODO: one loss per output was recorded; loss_fn ports none of them.")
-        loss = None
-    body, target = loss_lines(loss)
-    notes = [comment_text(note, max_length=None) for note in notes + opt_notes]  # from the file
+    opt_lines, adam, body, target, notes = _parts(compile_config)
+    notes = [comment_text(note, max_length=None) for note in notes]  # from the file
     text = (
         environment()
         .get_template("train.py.j2")
