@@ -197,7 +197,7 @@ def _table(cls, name, stages, rows, declared, block_classes) -> tuple[str, str]:
     while constant in taken:
         constant += "_"
     names = [_parameter(p) for p in block.init_params]
-    by_index = _index_linear(rows, names) if _only_in(block_name, cls, rows) else None
+    by_index = _index_linear(rows, names, block) if _only_in(block_name, cls, rows) else None
     column = None if by_index is None else by_index[0]
     kept = [n for j, n in enumerate(names) if j != column]
     stripped = [[[a for j, a in enumerate(r) if j != column] for r in stage] for stage in rows]
@@ -206,9 +206,6 @@ def _table(cls, name, stages, rows, declared, block_classes) -> tuple[str, str]:
     # computed column).
     plain_lines = sum(len(stage) + (len(stage) > 1) for stage in rows)
     run_lines = sum(len(stage) + (len(stage) > 1) for stage in runs) + 6 + 12 * (column is not None)
-    if column is None:
-        runs = [_runs(stage) for stage in rows]
-        run_lines = sum(len(stage) + (len(stage) > 1) for stage in runs) + 6
     if run_lines >= plain_lines or all(count == 1 for stage in runs for _, count in stage):
         lines = [*_table_header(block, names), f"{constant} = ("]
         for row in rows:
@@ -288,14 +285,13 @@ def _only_in(block_name: str, cls: ClassModel, rows) -> bool:
     return calls == sum(len(stage) for stage in rows)
 
 
-def _index_linear(rows, names: list[str]) -> tuple[int, str] | None:
+def _index_linear(rows, names: list[str], block: ClassModel) -> tuple[int, str] | None:
     """A float column equal to ``rate * index / blocks`` for every block of the stack (the
-    stochastic-depth schedule of EfficientNet), to the bit; a block that leaves out the
-    step reading it (a ``use_*`` flag False) may hold any value. (column, expression)."""
+    stochastic-depth schedule of EfficientNet), to the bit; a block whose flags turn off
+    every step that reads the column may hold any value. (column, expression)."""
     blocks = [r for stage in rows for r in stage]
     n = len(blocks)
-    flags = [j for j, name in enumerate(names) if name.startswith("use_")]
-    for j in range(len(names)):
+    for j, name in enumerate(names):
         try:
             values = [float(r[j]) for r in blocks]
         except ValueError:
@@ -305,12 +301,36 @@ def _index_linear(rows, names: list[str]) -> tuple[int, str] | None:
         last = n - 1
         rate = float(f"{values[last] * n / last:.10g}")
         misses = [b for b in range(n) if rate * b / n != values[b]]
-        if any(all(blocks[b][f] != "False" for f in flags) for b in misses):
+        guards = _guards(block, name) if misses else set()
+        if guards is None or len(misses) > len(rows):  # no more than one filler per stage
             continue
-        if len(misses) > len(rows):  # no more than one filler per stage
+        if not guards <= set(names):
+            continue
+        flags = [names.index(g) for g in guards]
+        if not all(blocks[b][f] == "False" for b in misses for f in flags):
             continue
         return j, f"{rate!r} * index / {n}"
     return None
+
+
+def _guards(block: ClassModel, parameter: str) -> set[str] | None:
+    """The ``use_*`` flags every use of ``parameter`` in ``block`` runs under (all of them
+    False: the value is never read), or None when some use runs unconditionally."""
+    used = re.compile(rf"\b{re.escape(parameter)}\b")
+    guards: set[str] = set()
+    for statement in block.statements:
+        if used.search(statement.expr):
+            if not statement.guard.startswith("self.use_"):
+                return None
+            guards.add(statement.guard.removeprefix("self."))
+    for attr, expr in block.declarations:
+        if attr == parameter or not used.search(expr):
+            continue  # ``self.drop_rate = drop_rate`` only stores it
+        optional = re.search(r"\bif (use_\w+)\s+else None$", expr)
+        if optional is None:
+            return None
+        guards.add(optional.group(1))
+    return guards or None
 
 
 def _table_header(block: ClassModel, names: list[str]) -> list[str]:

@@ -9,7 +9,12 @@ import keras
 import numpy as np
 import pytest
 import torch
-from applications import APPLICATIONS, convert_and_compare, randomize_scaled
+from applications import (
+    APPLICATIONS,
+    convert_and_compare,
+    randomize_scaled,
+    without_initialisation,
+)
 from keras import layers
 from parity import check_source
 
@@ -48,16 +53,7 @@ def basic_resnet(blocks=(3, 4, 3), widths=(8, 16, 32), size=(24, 20)):
 def structure_lines(source: str) -> int:
     """Lines of model.py without reset_parameters() and the helpers it calls (written as a
     loop over module kinds, about the same in both forms)."""
-    source = re.sub(
-        r"\n    @torch.no_grad\(\)\n    def reset_parameters\(self\).*?(?=\n    (?:@|def )|\Z)",
-        "",
-        source,
-        flags=re.S,
-    )
-    source = re.sub(r"\n\n\ndef (variance_scaling_|fans)\(.*?(?=\n\n\n)", "", source, flags=re.S)
-    if not re.search(r"\bmath\.", source.split("import math\n", 1)[-1]):
-        source = source.replace("import math\n\n", "", 1)  # imported for variance_scaling_
-    return len(source.splitlines())
+    return len(without_initialisation(source).splitlines())
 
 
 def assert_matches(ref: np.ndarray, got: np.ndarray) -> None:
@@ -744,3 +740,36 @@ def test_deep_stack_is_runs_of_equal_blocks_and_a_computed_drop_rate():
     assert ported == rates  # the same floats Keras trains with
     flat = generate(model, structured=False, command="x").source
     assert structure_lines(source) < 0.5 * structure_lines(flat)
+
+
+def test_a_rate_off_the_schedule_is_tabled_unless_its_step_is_off():
+    """The computed rate may replace a value only where the block never reads it: the flag
+    guarding the dropout is False there, not some other flag."""
+    from codegen.conversion.model import ClassModel, Statement
+    from codegen.structure.stages import _index_linear
+
+    dropout = Statement(
+        expr="x * F.dropout(x, self.drop_rate, self.training)",
+        outputs=[],
+        comment="",
+        reads=[],
+        guard="self.use_drop",
+    )
+    block = ClassModel(
+        name="Block",
+        keras_name="b",
+        keras_class="block",
+        docstring="",
+        declarations=[("drop_rate", "drop_rate")],
+        init_params=["drop_rate", "use_expand: bool = True", "use_drop: bool = True"],
+        statements=[dropout],
+    )
+    names = ["drop_rate", "use_expand", "use_drop"]
+
+    def table(first_flags):
+        rows = [[repr(0.2 * b / 12), "True", "True"] for b in range(12)]
+        rows[0] = ["0.5", *first_flags]  # off the schedule
+        return [rows[:6], rows[6:]]
+
+    assert _index_linear(table(["True", "False"]), names, block) == (0, "0.2 * index / 12")
+    assert _index_linear(table(["False", "True"]), names, block) is None
