@@ -22,7 +22,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from applications import convert_and_compare, randomize_scaled  # noqa: E402
+from applications import (  # noqa: E402
+    convert_and_compare,
+    randomize_scaled,
+    without_initialisation,
+)
 
 from codegen.api import generate  # noqa: E402
 from codegen.check.compare import keras_outputs, load_module_from_source  # noqa: E402
@@ -130,16 +134,8 @@ def sample(keras, name: str) -> dict:
 
 
 def initialisation_lines(source: str) -> int:
-    """Lines of reset_parameters() and the helpers only it calls (issue 13's initializers,
-    about the same in the flat and the structured form)."""
-    method = re.search(
-        r"\n    @torch.no_grad\(\)\n    def reset_parameters\(self\).*?(?=\n    (?:@|def )|\Z)",
-        source,
-        flags=re.S,
-    )
-    helpers = re.findall(r"\n\n\ndef (?:variance_scaling_|fans)\(.*?(?=\n\n\n)", source, flags=re.S)
-    texts = [method.group(0)] if method else []
-    return sum(len(t.strip("\n").splitlines()) + 2 for t in texts + helpers)
+    """Lines of reset_parameters() and the helpers only it calls."""
+    return len(source.splitlines()) - len(without_initialisation(source).splitlines())
 
 
 def main(names: list[str]) -> None:

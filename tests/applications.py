@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -10,22 +11,45 @@ import torch
 # Every keras.applications architecture in Keras 3.15, with an input size that is odd and
 # non-square where the architecture allows it (None keeps the default).
 APPLICATIONS = {
-    "ConvNeXtBase": (97, 129), "ConvNeXtLarge": (97, 129), "ConvNeXtSmall": (97, 129),
-    "ConvNeXtTiny": (97, 129), "ConvNeXtXLarge": (97, 129),
-    "DenseNet121": (97, 129), "DenseNet169": (97, 129), "DenseNet201": (97, 129),
-    "EfficientNetB0": (97, 129), "EfficientNetB1": (97, 129), "EfficientNetB2": (97, 129),
-    "EfficientNetB3": (97, 129), "EfficientNetB4": (97, 129), "EfficientNetB5": (97, 129),
-    "EfficientNetB6": (97, 129), "EfficientNetB7": (97, 129),
-    "EfficientNetV2B0": (97, 129), "EfficientNetV2B1": (97, 129), "EfficientNetV2B2": (97, 129),
-    "EfficientNetV2B3": (97, 129), "EfficientNetV2L": (97, 129), "EfficientNetV2M": (97, 129),
+    "ConvNeXtBase": (97, 129),
+    "ConvNeXtLarge": (97, 129),
+    "ConvNeXtSmall": (97, 129),
+    "ConvNeXtTiny": (97, 129),
+    "ConvNeXtXLarge": (97, 129),
+    "DenseNet121": (97, 129),
+    "DenseNet169": (97, 129),
+    "DenseNet201": (97, 129),
+    "EfficientNetB0": (97, 129),
+    "EfficientNetB1": (97, 129),
+    "EfficientNetB2": (97, 129),
+    "EfficientNetB3": (97, 129),
+    "EfficientNetB4": (97, 129),
+    "EfficientNetB5": (97, 129),
+    "EfficientNetB6": (97, 129),
+    "EfficientNetB7": (97, 129),
+    "EfficientNetV2B0": (97, 129),
+    "EfficientNetV2B1": (97, 129),
+    "EfficientNetV2B2": (97, 129),
+    "EfficientNetV2B3": (97, 129),
+    "EfficientNetV2L": (97, 129),
+    "EfficientNetV2M": (97, 129),
     "EfficientNetV2S": (97, 129),
-    "InceptionResNetV2": (97, 129), "InceptionV3": (97, 129),
-    "MobileNet": (97, 129), "MobileNetV2": (97, 129),
-    "MobileNetV3Large": (97, 129), "MobileNetV3Small": (97, 129),
-    "NASNetLarge": None, "NASNetMobile": None,  # NASNet's cell alignment needs its own sizes
-    "ResNet101": (97, 129), "ResNet101V2": (97, 129), "ResNet152": (97, 129),
-    "ResNet152V2": (97, 129), "ResNet50": (97, 129), "ResNet50V2": (97, 129),
-    "VGG16": (97, 129), "VGG19": (97, 129),
+    "InceptionResNetV2": (97, 129),
+    "InceptionV3": (97, 129),
+    "MobileNet": (97, 129),
+    "MobileNetV2": (97, 129),
+    "MobileNetV3Large": (97, 129),
+    "MobileNetV3Small": (97, 129),
+    "NASNetLarge": None,
+    "NASNetMobile": None,  # NASNet's cell alignment needs its own sizes
+    "ResNet101": (97, 129),
+    "ResNet101V2": (97, 129),
+    "ResNet152": (97, 129),
+    "ResNet152V2": (97, 129),
+    "ResNet50": (97, 129),
+    "ResNet50V2": (97, 129),
+    "VGG16": (97, 129),
+    "VGG19": (97, 129),
     "Xception": (97, 129),
 }
 
@@ -87,7 +111,9 @@ def convert_and_compare(
     ref = keras_outputs(model, [x])[0]
     with torch.no_grad():
         got = net(torch.from_numpy(x)).numpy()
-    n_params = sum(v.numel() for k, v in generated.state_dict.items() if not k.endswith("num_batches_tracked"))
+    n_params = sum(
+        v.numel() for k, v in generated.state_dict.items() if not k.endswith("num_batches_tracked")
+    )
     return dict(
         name=name,
         parameters=model.count_params(),
@@ -98,3 +124,18 @@ def convert_and_compare(
         shape_ok=got.shape == ref.shape,
         source=generated.source,
     )
+
+
+def without_initialisation(source: str) -> str:
+    """model.py without reset_parameters() and the helpers only it calls (issue 13's
+    initializers, about the same in the flat and the structured form)."""
+    source = re.sub(
+        r"\n    @torch.no_grad\(\)\n    def reset_parameters\(self\).*?(?=\n    (?:@|def )|\Z)",
+        "",
+        source,
+        flags=re.S,
+    )
+    source = re.sub(r"\n\n\ndef (variance_scaling_|fans)\(.*?(?=\n\n\n)", "", source, flags=re.S)
+    if not re.search(r"\bmath\.", source.split("import math\n", 1)[-1]):
+        source = source.replace("import math\n\n", "", 1)  # imported for variance_scaling_
+    return source

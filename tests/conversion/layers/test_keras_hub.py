@@ -26,6 +26,14 @@ TEXT = {
     "hidden_dim": 32,
     "intermediate_dim": 64,
 }
+# A small Llama-style decoder; num_key_value_heads varies by test.
+LLAMA = {
+    "vocabulary_size": 100,
+    "num_layers": 2,
+    "num_query_heads": 4,
+    "hidden_dim": 32,
+    "intermediate_dim": 64,
+}
 
 
 def _text_inputs(model, batch: int = 3, steps: int = 7, seed: int = 0) -> list[np.ndarray]:
@@ -250,12 +258,18 @@ def test_vit_without_class_token_and_biases(tmp_path):
     check_parity(model, tmp_path)
 
 
-def test_bert_port_exports_with_dynamic_batch_and_length(tmp_path):
-    model = hub.BertBackbone(**TEXT, max_sequence_length=16, name="bert")
-    randomize(model)
+def _port(model, tmp_path) -> torch.nn.Module:
+    """The converted port, loaded strictly, in eval mode."""
     result = codegen.convert(model, tmp_path / "out")
     net = getattr(load_module_from_file(result.module_path), result.class_name)().eval()
     net.load_state_dict(torch.load(result.weights_path, weights_only=True), strict=True)
+    return net
+
+
+def test_bert_port_exports_with_dynamic_batch_and_length(tmp_path):
+    model = hub.BertBackbone(**TEXT, max_sequence_length=16, name="bert")
+    randomize(model)
+    net = _port(model, tmp_path)
     example = {t.name: torch.from_numpy(a) for t, a in zip(model.inputs, _text_inputs(model))}
     auto = torch.export.Dim.AUTO
     exported = torch.export.export(
@@ -274,12 +288,8 @@ def test_bert_port_exports_with_dynamic_batch_and_length(tmp_path):
 @pytest.mark.parametrize("kv_heads", [2, 4, 1])
 def test_llama_backbone(tmp_path, kv_heads):
     model = hub.LlamaBackbone(
-        vocabulary_size=100,
-        num_layers=2,
-        num_query_heads=4,
+        **LLAMA,
         num_key_value_heads=kv_heads,
-        hidden_dim=32,
-        intermediate_dim=64,
         rope_max_wavelength=500,
         layer_norm_epsilon=1e-5,
         name=f"llama_{kv_heads}",
@@ -478,19 +488,9 @@ def test_decoder_ports_compile_without_graph_breaks(tmp_path, backbone):
     if backbone == "gpt2":
         model = hub.GPT2Backbone(**TEXT, max_sequence_length=16, name="gpt2_compiled")
     else:
-        model = hub.LlamaBackbone(
-            vocabulary_size=100,
-            num_layers=2,
-            num_query_heads=4,
-            num_key_value_heads=2,
-            hidden_dim=32,
-            intermediate_dim=64,
-            name="llama_compiled",
-        )
+        model = hub.LlamaBackbone(**LLAMA, num_key_value_heads=2, name="llama_compiled")
     randomize(model)
-    result = codegen.convert(model, tmp_path / "out")
-    net = getattr(load_module_from_file(result.module_path), result.class_name)().eval()
-    net.load_state_dict(torch.load(result.weights_path, weights_only=True), strict=True)
+    net = _port(model, tmp_path)
     named = {t.name: a for t, a in zip(model.inputs, _text_inputs(model))}
     expected = np.asarray(model(named))
     compiled = torch.compile(net, fullgraph=True, backend="eager")
