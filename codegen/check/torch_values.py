@@ -31,7 +31,7 @@ def to_keras_layout(array: np.ndarray, layout: Layout) -> np.ndarray:
     return np.transpose(array, np.argsort(layout.perm))
 
 
-def _to_torch_inputs(inputs: list[np.ndarray], layouts: list[Layout]):
+def to_torch_inputs(inputs: list[np.ndarray], layouts: list[Layout]):
     import torch
 
     tensors = []
@@ -50,7 +50,7 @@ def run_module(module: Any, inputs, layouts, recorder: Recorder, training: bool)
     recorder.values = {}
     module.train(training)
     with torch.no_grad():
-        result = module(*_to_torch_inputs(inputs, layouts))
+        result = module(*to_torch_inputs(inputs, layouts))
     if isinstance(result, dict):  # Keras dict outputs, in the model's output order
         result = list(result.values())
     if not isinstance(result, (list, tuple)):

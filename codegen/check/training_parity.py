@@ -24,25 +24,19 @@ from typing import Any
 import numpy as np
 
 from codegen.conversion.training import option_config, option_name
+from codegen.read.layers import STOCHASTIC_LAYERS
 from codegen.render.train_script import loss_key, train_todos
 
 from .compare import keras_call_inputs, load_module_from_source
 from .keras_values import stochastic_layers
-from .torch_values import _to_torch_inputs
+from .torch_values import to_torch_inputs
 
 STEPS = 5
 GOAL = 1e-4  # max relative difference of any updated weight
 TARGET_SEED = 4
 
-# Layers whose whole job is dropping (their ``rate``), and the options other layers drop with.
-_DROPOUT_CLASSES = {
-    "Dropout",
-    "SpatialDropout1D",
-    "SpatialDropout2D",
-    "SpatialDropout3D",
-    "AlphaDropout",
-    "GaussianDropout",
-}
+# Layers whose whole job is randomness drop with their ``rate`` (GaussianNoise has none: it
+# is left as it is); other layers drop with these options.
 _DROPOUT_KEYS = ("dropout", "recurrent_dropout", "attention_dropout")
 
 
@@ -187,7 +181,7 @@ def _run(result, model, generated, train_source, config, inputs, port_weights) -
     torch_model = getattr(module, top.name)()
     torch_model.load_state_dict(generated.state_dict, strict=True)  # copies: Keras's stay
     _torch_without_dropout(torch_model)
-    torch_inputs = _to_torch_inputs(inputs, top.input_layouts)
+    torch_inputs = to_torch_inputs(inputs, top.input_layouts)
     perm = top.output_layouts[0].perm
     torch_target = torch.from_numpy(
         np.ascontiguousarray(np.transpose(target, perm) if target.ndim == len(perm) else target)
@@ -303,7 +297,7 @@ def _without_dropout(class_name: str, config: Any, name: str, disabled: list[str
             inner = cfg["config"]
             walk(inner, str(cfg["class_name"]), str(inner.get("name", owner)))
             return
-        keys = (*_DROPOUT_KEYS, "rate") if cls in _DROPOUT_CLASSES else _DROPOUT_KEYS
+        keys = (*_DROPOUT_KEYS, "rate") if cls in STOCHASTIC_LAYERS else _DROPOUT_KEYS
         for key in keys:
             if _positive(cfg.get(key)):
                 cfg[key] = 0.0
