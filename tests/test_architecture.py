@@ -56,17 +56,13 @@ def test_plugin_converters_stay_in_their_own_conversion(tmp_path):
     from codegen.conversion.pipeline import converter_registry
 
     plugin = tmp_path / "my_plugin.py"
-    plugin.write_text(
-        textwrap.dedent(
-            """
+    plugin.write_text(textwrap.dedent("""
             from codegen.plugins import register
 
             @register("ArchitectureTestLayer")
             def convert(call, ctx):
                 ctx.output(ctx.input(0))
-            """
-        )
-    )
+            """))
     builtins_before = dict(builtin_converters().converters)
     with_plugin = converter_registry([plugin], entry_points=False)
     without = converter_registry(entry_points=False)
@@ -82,7 +78,9 @@ def test_plugin_cannot_replace_a_builtin(tmp_path):
     from codegen.errors import InputError
 
     plugin = tmp_path / "clash_plugin.py"
-    plugin.write_text("from codegen.plugins import register\n\n@register('Dense')\ndef f(c, x): ...\n")
+    plugin.write_text(
+        "from codegen.plugins import register\n\n@register('Dense')\ndef f(c, x): ...\n"
+    )
     with pytest.raises(InputError, match="Dense"):
         converter_registry([plugin], entry_points=False)
 

@@ -21,9 +21,9 @@ from parity import random_inputs  # noqa: E402
 def test_sample_port_is_current(name):
     committed = (ROOT / "samples" / name / "model.py").read_text()
     regenerated = build_samples.port_source(name)
-    assert committed == regenerated, (
-        f"samples/{name}/model.py is stale; regenerate with: python samples/build_samples.py --ports"
-    )
+    assert (
+        committed == regenerated
+    ), f"samples/{name}/model.py is stale; regenerate with: python samples/build_samples.py --ports"
 
 
 @pytest.mark.parametrize("name", sorted(build_samples.BUILDERS))

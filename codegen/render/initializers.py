@@ -54,41 +54,69 @@ _TORCH_UNIFORM = {
     ("fan_in", 1.0): "nn.init.kaiming_uniform_({param}, a=1)",
 }
 
-_VARIANCE_SCALING = '''def variance_scaling_(tensor, scale, fan, uniform=False, truncated=True):
-    """Keras's VarianceScaling initializer: values of variance ``scale / fan``."""
-    if uniform:
-        limit = math.sqrt(3.0 * scale / fan)
-        return nn.init.uniform_(tensor, -limit, limit)
-    if not truncated:
-        return nn.init.normal_(tensor, std=math.sqrt(scale / fan))
-    # A normal truncated at two standard deviations, widened to keep the variance.
-    std = math.sqrt(scale / fan) / 0.87962566103423978
-    return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)'''
+# Keras's VarianceScaling, one branch per distribution (only those the model draws).
+_DISTRIBUTIONS = {
+    "uniform": (
+        "limit = math.sqrt(3.0 * scale / fan)",
+        "return nn.init.uniform_(tensor, -limit, limit)",
+    ),
+    "normal": ("return nn.init.normal_(tensor, std=math.sqrt(scale / fan))",),
+    "truncated": (
+        "# A normal truncated at two standard deviations, widened to keep the variance.",
+        "std = math.sqrt(scale / fan) / 0.87962566103423978",
+        "return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)",
+    ),
+}
+_UNIFORM, _UNTRUNCATED = ", uniform=True", ", truncated=False"
 
-_FANS = '''def fans(tensor):
-    """Keras's (fan_in, fan_out) of a kernel, counted from its torch layout (out, in, *kernel):
-    the receptive field times the input and the output width."""
-    if tensor.dim() < 2:
-        return tensor.numel(), tensor.numel()
-    receptive = tensor[0][0].numel()
-    return tensor.shape[1] * receptive, tensor.shape[0] * receptive'''
 
-_FANS_DEPTHWISE = '''def fans(tensor, depthwise_groups=0):
-    """Keras's (fan_in, fan_out) of a kernel, counted from its torch layout (out, in, *kernel):
-    the receptive field times the input and the output width; a depthwise kernel counts its
-    ``groups`` input channels, as Keras counts them in its (*kernel, channels, multiplier) shape.
-    """
-    if tensor.dim() < 2:
-        return tensor.numel(), tensor.numel()
-    receptive = tensor[0][0].numel()
-    if depthwise_groups:
-        return depthwise_groups * receptive, tensor.shape[0] // depthwise_groups * receptive
-    return tensor.shape[1] * receptive, tensor.shape[0] * receptive'''
+def _variance_scaling(used: set[str]) -> str:
+    """``variance_scaling_()`` with the branches of the distributions in ``used``."""
+    order = [d for d in _DISTRIBUTIONS if d in used]
+    flags = ["uniform=False"] * ("uniform" in used and len(used) > 1)
+    flags += ["truncated=True"] * ("normal" in used and "truncated" in used)
+    signature = ", ".join(["tensor", "scale", "fan", *flags])
+    what = f" ({order[0]})" if len(order) == 1 else ""
+    lines = [
+        f"def variance_scaling_({signature}):",
+        f'    """Keras\'s VarianceScaling initializer{what}: values of variance ``scale / fan``."""',
+    ]
+    for distribution in order[:-1]:
+        lines.append("    if uniform:" if distribution == "uniform" else "    if not truncated:")
+        lines += [f"        {line}" for line in _DISTRIBUTIONS[distribution]]
+    lines += [f"    {line}" for line in _DISTRIBUTIONS[order[-1]]]
+    return "\n".join(lines)
+
+
+def _fans_helper(depthwise: bool, vectors: bool) -> str:
+    """``fans()``, counting a depthwise kernel's as Keras does where the model has one, and
+    a 1-D tensor's where one is drawn by its fans."""
+    doc = "Keras's (fan_in, fan_out) of a kernel in torch's (out, in, *kernel) layout"
+    lines = [f"def fans(tensor{', depthwise_groups=0' * depthwise}):"]
+    if depthwise:
+        lines += [
+            f'    """{doc}; a depthwise',
+            "    kernel counts its ``groups`` input channels, as Keras's (*kernel, channels,",
+            '    multiplier) shape does."""',
+        ]
+    else:
+        lines.append(f'    """{doc}."""')
+    if vectors:
+        lines += ["    if tensor.dim() < 2:", "        return tensor.numel(), tensor.numel()"]
+    lines.append("    receptive = tensor[0][0].numel()")
+    if depthwise:
+        lines += [
+            "    if depthwise_groups:",
+            "        return depthwise_groups * receptive, tensor.shape[0] // depthwise_groups"
+            " * receptive",
+        ]
+    lines.append("    return tensor.shape[1] * receptive, tensor.shape[0] * receptive")
+    return "\n".join(lines)
+
 
 _DOC = (
-    '"""Initialise every parameter as the Keras layers would (distribution, scale, and\n'
-    "        fans as Keras counts them); loading the state_dict overrides it.\n"
-    '        Call it to retrain the port from scratch."""'
+    '"""Draw each parameter as its Keras initializer would (with Keras\'s fans); loading\n'
+    '        the state_dict overrides it. Call it to retrain the port from scratch."""'
 )
 
 
@@ -136,9 +164,23 @@ def reset_parameters(
         body.append("# Keras has one bias, in bias_ih")
         body.append(f"nn.init.zeros_({attribute(w.key)})")
     text = "\n".join(body)
-    helpers = [_VARIANCE_SCALING] if "variance_scaling_(" in text else []
+    helpers = []
+    if "variance_scaling_(" in text:
+        used = {
+            "uniform" if _UNIFORM in line else "normal" if _UNTRUNCATED in line else "truncated"
+            for line in body
+            if "variance_scaling_(" in line
+        }
+        helpers.append(_variance_scaling(used))
+        if len(used) == 1:  # the helper draws one distribution: no flag to pass
+            body = [line.replace(_UNIFORM, "").replace(_UNTRUNCATED, "") for line in body]
+        elif "truncated" not in used:
+            body = [line.replace(_UNTRUNCATED, "") for line in body]
     if re.search(r"\bfans\(", text):
-        helpers.append(_FANS_DEPTHWISE if ".groups)" in text else _FANS)
+        vectors = any(
+            d.rule and "fans(" in " ".join(d.rule) and len(d.entry.array.shape) < 2 for d in draws
+        )
+        helpers.append(_fans_helper(".groups)" in text, vectors))
     return method("def reset_parameters(self) -> None:", _DOC, body, no_grad=True), helpers
 
 
@@ -234,11 +276,66 @@ def _by_kind(draws: list[_Draw], modules: ModuleTree) -> tuple[list[str], set[st
         test = kinds[0] if len(kinds) == 1 else "(" + ", ".join(kinds) + ")"
         test = f"isinstance(module, {test})" + (" and module.groups > 1" if grouped else "")
         lines.append(f"    {'if' if not lines else 'elif'} {test}:")
+        if not optional[i] and _torch_resets(kinds, chosen, modules):
+            lines += _reset_lines(chosen, examples[i], names)
+            continue
         for name in names:
             lines += _branch_lines(
                 chosen[name], examples[i].get(name), name, "module", name in optional[i]
             )
     return (["for module in self.modules():", *lines] if lines else []), covered
+
+
+# Normalisation modules whose own reset_parameters() draws what Keras's defaults draw.
+_TORCH_RESETS = {
+    **{
+        f"nn.BatchNorm{n}d": {
+            "weight": "ones",
+            "bias": "zeros",
+            "running_mean": "zeros",
+            "running_var": "ones",
+        }
+        for n in (1, 2, 3)
+    },
+    "nn.LayerNorm": {"weight": "ones", "bias": "zeros"},
+    "nn.GroupNorm": {"weight": "ones", "bias": "zeros"},
+}
+
+
+def _torch_resets(kinds: list[str], chosen: dict, modules: ModuleTree) -> bool:
+    """Whether ``module.reset_parameters()`` draws every tensor of these kinds as ``chosen``
+    does: torch's own normalisation modules only (a subclass may reset otherwise), each
+    tensor ones or zeros as torch's reset sets it."""
+    for kind in kinds:
+        defaults = _TORCH_RESETS.get(kind)
+        if defaults is None:
+            return False
+        tensors = {n for p, k in modules.kinds.items() if k == kind for n in modules.tensors[p]}
+        tensors.discard("num_batches_tracked")
+        if tensors != set(chosen):
+            return False
+        for name in tensors:
+            if chosen[name] != (f"nn.init.{defaults.get(name)}_({_MODULE}.{name})",):
+                return False
+    passing = [k for k, bases in modules.passes.items() if set(kinds) & bases]
+    return all(k in _TORCH_RESETS for k in passing)
+
+
+def _reset_lines(chosen: dict, examples: dict[str, "_Draw"], names: list[str]) -> list[str]:
+    """The branch as torch's own reset, with what Keras draws in one comment."""
+    drawn: dict[str, list[str]] = {}
+    for name in names:
+        example = examples.get(name)
+        variable = name
+        if example is not None:
+            variable = example.entry.keras_variable.rsplit("/", 1)[-1] or name
+        what = chosen[name][0].split("(")[0].removeprefix("nn.init.").rstrip("_").title()
+        drawn.setdefault(what, []).append(variable)
+    text = "; ".join(f"{', '.join(variables)}: {what}" for what, variables in drawn.items())
+    return [
+        f"        # {comment_text(text)} (torch's own reset)",
+        "        module.reset_parameters()",
+    ]
 
 
 def _by_block(draws: list[_Draw], modules: ModuleTree) -> tuple[list[str], set[str]]:
@@ -362,12 +459,28 @@ def _torch_fans(shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
-def _generic_fans(facts: TrainingFacts, param: str, torch_shape: tuple[int, ...]) -> str | None:
+def _same_fan(facts: TrainingFacts, torch_shape: tuple[int, ...], mode: str) -> bool:
+    """Whether the fan ``mode`` reads is the same counted from the torch shape as Keras
+    counts it (fan_avg reads only the sum: a depthwise kernel of multiplier 1 swaps its
+    fans but keeps their sum)."""
+    if not facts.whole:
+        return False
+    keras, torch = _fans(facts.keras_shape, facts.fan_axes), _torch_fans(tuple(torch_shape))
+    if mode == "fan_in":
+        return keras[0] == torch[0]
+    if mode == "fan_out":
+        return keras[1] == torch[1]
+    return sum(keras) == sum(torch)
+
+
+def _generic_fans(
+    facts: TrainingFacts, param: str, torch_shape: tuple[int, ...], mode: str
+) -> str | None:
     """``fans(...)`` counting at run time what Keras counts from its own shape, or None."""
     keras_shape = facts.keras_shape
     if not facts.whole:
         return None
-    if _fans(keras_shape, facts.fan_axes) == _torch_fans(torch_shape):
+    if _same_fan(facts, torch_shape, mode):
         return f"fans({param})"
     # A depthwise kernel, Keras (*kernel, channels, multiplier), torch (channels * multiplier,
     # 1, *kernel) in a convolution of ``groups=channels``.
@@ -429,15 +542,13 @@ def _init_lines(
             "untruncated_normal",
         ):
             return None
-        same_fans = facts.whole and _fans(facts.keras_shape, facts.fan_axes) == _torch_fans(
-            tuple(torch_shape)
-        )
+        same_fans = _same_fan(facts, torch_shape, mode)
         builtin = _TORCH_UNIFORM.get((mode, scale)) if distribution == "uniform" else None
         if same_fans and builtin:  # torch's own initializer draws exactly this
             return [builtin.format(param=param)]
-        how = {"uniform": ", uniform=True", "untruncated_normal": ", truncated=False"}
+        how = {"uniform": _UNIFORM, "untruncated_normal": _UNTRUNCATED}
         if generic:
-            counted = _generic_fans(facts, param, tuple(torch_shape))
+            counted = _generic_fans(facts, param, tuple(torch_shape), mode)
             if counted is None:
                 return None
             fan = {"fan_in": f"{counted}[0]", "fan_out": f"{counted}[1]"}.get(

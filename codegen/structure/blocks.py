@@ -24,6 +24,7 @@ Names never decide anything here; they only label what was found.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -351,10 +352,20 @@ def name_prefix(calls: list[Call]) -> str:
     """The Keras name prefix the calls' layers share, up to an ``_`` (``conv2_block1_``);
     keras.ops calls, named automatically, do not count. Empty when there is none."""
     names = [c.layer.name for c in calls if not c.layer.is_op]
+    chosen = [n for n, c in zip(names, calls) if not _automatic(n, c.layer.class_name)]
+    if len(chosen) >= 2:  # ``max_pooling2d_1`` among ``conv2_block3_*``: Keras named it
+        names = chosen
     if len(names) < 2:
         return ""
     common = os.path.commonprefix(names)
     return common[: common.rfind("_") + 1] if "_" in common else ""
+
+
+def _automatic(name: str, class_name: str) -> bool:
+    """Whether ``name`` is one Keras gives a layer nobody named (``max_pooling2d_1``)."""
+    snake = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", class_name)
+    snake = re.sub(r"([a-z])([A-Z])", r"\1_\2", snake).lower()
+    return re.fullmatch(rf"{re.escape(snake)}(_\d+)?", name) is not None
 
 
 def _structural(value: Any) -> Any:

@@ -19,6 +19,8 @@ from dataclasses import replace
 
 from codegen.conversion.model import ClassModel, Statement, WeightEntry
 
+from .builders import stage_builder
+
 # ``self.<module>(<argument>)``: a block call; only the first of a stage may read more
 # than the value before it (``self.block1(token_embedding + x)``).
 _CALL = re.compile(r"^self\.(\w+)\((.+)\)$")
@@ -74,7 +76,8 @@ def make_stages(cls: ClassModel, block_classes: dict[str, ClassModel]) -> dict[s
     replaced: dict[int, Statement] = {}
     removed: set[int] = set()
     group_declarations: dict[str, tuple[str, str]] = {}
-    for kind, stages, rows in groups:
+    built = _built_stages(groups, cls, declared, block_classes)
+    for number, (kind, stages, rows) in enumerate(groups):
         indices = [i for stage in stages for i in stage]
         attrs = [_attr(cls, i) for i in indices]
         # the block itself, not keras.ops calls written into its argument
@@ -96,7 +99,9 @@ def make_stages(cls: ClassModel, block_classes: dict[str, ClassModel]) -> dict[s
             name = names.pop(0)
             for position, attr in enumerate(attrs):
                 renamed[attr] = f"{name}.{position}"
-            expr = "nn.Sequential(" + ", ".join(_compressed([declared[a] for a in attrs])) + ")"
+            expr = built.get(number) or (
+                "nn.Sequential(" + ", ".join(_compressed([declared[a] for a in attrs])) + ")"
+            )
             comment = f"{_span(labels)}: {len(indices)} blocks"
         group_declarations[attrs[0]] = (name, expr)
         first, last = cls.statements[indices[0]], cls.statements[indices[-1]]
@@ -121,6 +126,29 @@ def make_stages(cls: ClassModel, block_classes: dict[str, ClassModel]) -> dict[s
     cls.declarations = declarations
     cls.weights = [_moved(w, renamed) for w in cls.weights]
     return renamed
+
+
+def _built_stages(groups, cls, declared, block_classes) -> dict[int, str]:
+    """Stages of one block class built by one function (``make_stage(...)``), by group."""
+    by_class: dict[str, list[int]] = {}
+    for number, (kind, stages, _) in enumerate(groups):
+        callees = {_BLOCK.match(declared[_attr(cls, i)]).group(1) for i in stages[0]}
+        if kind == "stage" and len(callees) == 1:
+            by_class.setdefault(callees.pop(), []).append(number)
+    taken = {c.split(" = ", 1)[0].splitlines()[-1] for c in cls.constants}
+    taken |= {m for c in cls.constants for m in re.findall(r"^def (\w+)", c, re.M)}
+    built: dict[int, str] = {}
+    for block_name, numbers in by_class.items():
+        stages = [[declared[_attr(cls, i)] for i in groups[n][1][0]] for n in numbers]
+        parameters = [_parameter(p) for p in block_classes[block_name].init_params]
+        found = stage_builder(block_name, parameters, stages, taken)
+        if found is None:
+            continue
+        source, calls = found
+        cls.constants.append(source)
+        taken.add(source.split("(", 1)[0].removeprefix("def "))
+        built.update(zip(numbers, calls))
+    return built
 
 
 def _stage_groups(run: list[int], cls: ClassModel, declared: dict[str, str]) -> list[tuple]:

@@ -22,7 +22,14 @@ from __future__ import annotations
 
 from codegen.ir.graph import Call, Tensor
 
-from .blocks import MIN_BLOCK_CALLS, Segment, call_signature, name_prefix, segment_signature
+from .blocks import (
+    MIN_BLOCK_CALLS,
+    Segment,
+    call_signature,
+    name_prefix,
+    optional_part,
+    segment_signature,
+)
 
 # A piece may carry this many calls more than the template (its insertions).
 MAX_INSERTED = 3
@@ -130,6 +137,8 @@ def _match(calls: list[Call], entry: Tensor, template: Segment, tokens: list[tup
         return None
     if any(entry in c.inputs for c in calls if id(c) in inserted):
         return None  # a branch beside the block (a projection shortcut), not a step of it
+    if deleted & {id(c) for c in optional_part(template)}:
+        return None  # the template's shortcut branch: an optional part (kinds.py), not a step
     ours = _elided_signature(calls, entry, inserted)
     theirs = _elided_signature(template.calls, template.entry, deleted)
     if ours is None or ours != theirs:

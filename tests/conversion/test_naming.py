@@ -2,7 +2,13 @@ import keyword
 
 import pytest
 
-from codegen.ir.naming import Namespace, attribute_namespace, comment_text, to_class_name, to_identifier
+from codegen.ir.naming import (
+    Namespace,
+    attribute_namespace,
+    comment_text,
+    to_class_name,
+    to_identifier,
+)
 
 
 @pytest.mark.parametrize(
@@ -23,7 +29,10 @@ def test_to_identifier(raw, expected):
 
 def test_namespace_avoids_keywords_members_and_collisions():
     ns = attribute_namespace()
-    names = [ns.name(raw) for raw in ["class", "forward", "training", "state_dict", "a b", "a_b", "a-b", "x"]]
+    names = [
+        ns.name(raw)
+        for raw in ["class", "forward", "training", "state_dict", "a b", "a_b", "a-b", "x"]
+    ]
     assert len(set(names)) == len(names)
     for name in names:
         assert name.isidentifier() and not keyword.iskeyword(name)

@@ -332,7 +332,9 @@ def test_broken_plugin_is_one_clear_error(tmp_path, name):
     with pytest.raises(InputError) as info:
         plugins.activate([path])
     assert message in str(info.value) and name in str(info.value)
-    assert plugins.activate(()).lookup("Dense").function.__module__ == "codegen.conversion.layers.core"
+    assert (
+        plugins.activate(()).lookup("Dense").function.__module__ == "codegen.conversion.layers.core"
+    )
 
 
 def test_missing_plugin(tmp_path):
@@ -405,10 +407,21 @@ def test_verify_command_takes_plugins(tmp_path, plugin_file, guide_files):
     layers_file = guide_files / "user_layers.py"
     out = tmp_path / "out"
     model_file = guide_files / "guide.keras"
-    assert main(["convert", str(model_file), "-o", str(out), "--plugin", str(plugin_file), "--quiet"]) == 0
+    assert (
+        main(["convert", str(model_file), "-o", str(out), "--plugin", str(plugin_file), "--quiet"])
+        == 0
+    )
     assert main(["verify", str(model_file), str(out)]) == 2  # the custom class is unknown
     status = main(
-        ["verify", str(model_file), str(out), "--plugin", str(plugin_file), "--plugin", str(layers_file)]
+        [
+            "verify",
+            str(model_file),
+            str(out),
+            "--plugin",
+            str(plugin_file),
+            "--plugin",
+            str(layers_file),
+        ]
     )
     assert status == 0
     assert "PASSED" in (out / "REPORT.md").read_text()

@@ -385,3 +385,34 @@ def test_reset_parameters_of_block_classes_is_a_loop_over_module_kinds(tmp_path)
     for key, value in torch_model.state_dict().items():
         if not key.endswith("num_batches_tracked"):
             _same_distribution(key, value, keras_draws[key])
+
+
+def normalisation_defaults_model():
+    """BatchNorm with Keras's default initializers (torch's own reset draws them), one with a
+    zero gamma (ResNet's zero-init trick: the reset must not stand for it), depthwise kernels
+    of multiplier 1 (Glorot's fan sum is torch's) and 2 (it is not), LayerNorm."""
+    images = keras.Input((12, 12, 64))
+    x = layers.Conv2D(64, 1, name="conv")(images)
+    x = layers.BatchNormalization(name="bn")(x)
+    x = layers.DepthwiseConv2D(3, name="dw1")(x)
+    x = layers.BatchNormalization(gamma_initializer="zeros", name="bn_zero")(x)
+    x = layers.DepthwiseConv2D(3, depth_multiplier=2, name="dw2")(x)
+    x = layers.BatchNormalization(name="bn2")(x)
+    x = layers.LayerNormalization(name="ln")(layers.GlobalAveragePooling2D()(x))
+    return keras.Model(images, layers.Dense(64, name="head")(x), name="norms")
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_reset_parameters_uses_torch_resets_only_where_they_draw_as_keras(tmp_path, form):
+    keras.utils.set_random_seed(0)
+    model = normalisation_defaults_model()
+    torch_model, generated = port(model, tmp_path, form)
+    method = generated.source.split("def reset_parameters")[1]
+    assert "module.reset_parameters()" in method  # the BatchNorms with Keras's defaults
+    assert "nn.init.xavier_uniform_(module.weight)" in method
+    keras_draws = {k: v.clone() for k, v in torch_model.state_dict().items()}
+    torch.manual_seed(0)
+    torch_model.reset_parameters()
+    for key, value in torch_model.state_dict().items():
+        if not key.endswith("num_batches_tracked"):
+            _same_distribution(key, value, keras_draws[key])

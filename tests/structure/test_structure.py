@@ -134,7 +134,11 @@ def test_optional_projection_becomes_downsample():
     assert_matches(ref, got)
     source = generated.source
     assert len(re.findall(r"^class (\w+)\(nn.Module\)", source, re.M)) == 2
-    assert source.count("downsample=nn.Sequential(") == 2
+    # two stages, each a projecting Block and equal ones: one builder, torchvision's
+    # _make_layer, builds both
+    assert "    downsample = nn.Sequential(" in source
+    assert "self.stage1 = make_stage(4, 8, 1, blocks=2)" in source
+    assert "self.stage2 = make_stage(8, 12, 2, blocks=3)" in source
     assert "identity = inputs if self.downsample is None else self.downsample(inputs)" in source
     assert any(".downsample.0.weight" in key for key in generated.state_dict)
 
@@ -149,8 +153,11 @@ def test_resnet50_blocks_and_stages():
     net = getattr(module, "Resnet50")()
     for stage, count in zip(("conv2", "conv3", "conv4", "conv5"), (3, 4, 6, 3)):
         assert instances(getattr(net, stage), "Block") == count
-    # Blocks that only repeat are written once: *[Block(...) for _ in range(n)]
-    assert re.search(r"\*\[Block\([\d, ]+\) for _ in range\(5\)\]", source)
+    # Stages are data: one builder (torchvision's _make_layer), each stage one call of it,
+    # the blocks after the first written once
+    assert "self.conv4 = make_stage(512, 1024, 256, 2, blocks=6)" in source
+    assert "*[Block(out_channels, out_channels, channels, 1) for _ in range(blocks - 1)]" in source
+    assert len(source.splitlines()) <= 160  # reset_parameters() included
     printed = str(net)
     assert "(conv3): Sequential(" in printed and "(0): Block(" in printed
 
