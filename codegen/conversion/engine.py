@@ -373,7 +373,9 @@ def _plain_keys(keys: list[str] | None) -> bool:
 
 def convert_nested(call: Call, ctx: CallContext) -> None:
     """A Sequential/Functional model used as a layer becomes an instance of its own class."""
-    sub = ctx.nested_class(call.layer.subgraph)
+    graph = call.layer.subgraph
+    layouts = [ctx.input_layout(i) for i in range(ctx.n_inputs)] if graph.caller_layouts else None
+    sub = ctx.nested_class(graph, layouts)
     if len(call.inputs) != len(sub.input_layouts):
         raise Unsupported("nested model called with a different number of inputs")
     args = ", ".join(ctx.input(i, layout) for i, layout in enumerate(sub.input_layouts))

@@ -95,6 +95,9 @@ class Graph:
     # A KerasHub block the reader rewrote as core layers: Keras has no model inside it to
     # compare layer by layer.
     rewritten: bool = False
+    # A block made inside a block by structure recovery (a squeeze-excite): it takes its
+    # inputs in the layouts its caller holds them (no transposes at its boundary).
+    caller_layouts: bool = False
     # Short attribute names for layers of this graph (id(layer) -> name), set by structure
     # recovery for block classes; comments and the weight manifest keep the Keras names.
     labels: dict[int, str] = field(default_factory=dict)

@@ -351,8 +351,9 @@ def _same_block(a: Segment, b: Segment) -> bool:
 def name_prefix(calls: list[Call]) -> str:
     """The Keras name prefix the calls' layers share, up to an ``_`` (``conv2_block1_``);
     keras.ops calls, named automatically, do not count. Empty when there is none."""
-    names = [c.layer.name for c in calls if not c.layer.is_op]
-    chosen = [n for n, c in zip(names, calls) if not _automatic(n, c.layer.class_name)]
+    layers = [c.layer for c in calls if not c.layer.is_op]
+    names = [layer.name for layer in layers]
+    chosen = [layer.name for layer in layers if not _automatic(layer.name, layer.class_name)]
     if len(chosen) >= 2:  # ``max_pooling2d_1`` among ``conv2_block3_*``: Keras named it
         names = chosen
     if len(names) < 2:

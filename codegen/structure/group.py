@@ -20,6 +20,7 @@ from codegen.ir.graph import Call, Graph, Layer
 from codegen.ir.naming import own_class_name
 
 from .blocks import BlockKind, Segment, name_prefix, segment_signature, segments
+from .nest import InnerBlock, inner_key, nest_kind
 
 _COUNTER = re.compile(r"_\d+$")
 _NUMBERED = re.compile(r"^(\d+)_([A-Za-z]\w*)$")
@@ -48,6 +49,7 @@ def block_graph(
     replaced: dict[int, tuple[Segment, Layer]] = {}
     grouped: list[GroupedKind] = []
     used_names: set[str] = set()
+    inner_blocks: list[InnerBlock] = []
     for kind in kinds:
         variants: dict[bool, list[Segment]] = {}
         for segment in kind.instances:
@@ -63,7 +65,13 @@ def block_graph(
                 continue
             if kind.union is not None:
                 group = _variant_group(
-                    kind, key, instances, graph.name, used_names, _input_names(graph)
+                    kind,
+                    key,
+                    instances,
+                    graph.name,
+                    used_names,
+                    _input_names(graph),
+                    (inner_blocks, skip),
                 )
                 for segment, layer in zip(instances, group.layers):
                     replaced[id(segment.calls[0])] = (segment, layer)
@@ -76,13 +84,15 @@ def block_graph(
             group = GroupedKind(name, key)
             if key == together:  # instances with and without the optional part
                 group.optional_labels = [labels[id(c)] for c in model.optional]
+            label_lists = []
             for segment in instances:
                 by_call = dict(zip(map(id, segment.core), core_labels))
                 chain_labels = [labels[id(c)] for c in model.optional]
                 by_call.update(zip(map(id, segment.optional), chain_labels))
-                layer = _nested_layer(
-                    segment, [by_call[id(c)] for c in segment.calls], name, _input_names(graph)
-                )
+                label_lists.append([by_call[id(c)] for c in segment.calls])
+            nested = _nest(instances, label_lists, (inner_blocks, skip))
+            for segment, inside in zip(instances, nested):
+                layer = _nested_layer(segment, inside, name, _input_names(graph))
                 replaced[id(segment.calls[0])] = (segment, layer)
                 group.layers.append(layer)
                 group.keras_names.append([c.layer.name for c in segment.calls])
@@ -91,6 +101,7 @@ def block_graph(
             grouped.append(group)
     if not grouped:
         return graph, []
+    grouped = _inner_kinds(inner_blocks, used_names) + grouped  # merged before their blocks
     inside = {id(c) for segment, _ in replaced.values() for c in segment.calls}
     calls: list[Call] = []
     for call in graph.calls:
@@ -124,6 +135,7 @@ def _variant_group(
     model_name: str,
     used_names: set[str],
     input_names: dict[int, str],
+    inner: tuple[list[InnerBlock], frozenset],
 ) -> GroupedKind:
     """A kind whose instances leave steps out: each step labelled from the first instance
     that has it, the same label for the same step in every instance."""
@@ -147,12 +159,33 @@ def _variant_group(
     model = max(instances, key=lambda s: len(s.calls))
     name = _unique(_class_name(model, model_name), used_names)
     group = GroupedKind(name, key)
-    group.union_labels = [by_key[step] for step in kind.union]
-    for segment in instances:
-        layer = _nested_layer(segment, [by_key[k] for k in segment.keys], name, input_names)
+    nested = _nest(instances, [[by_key[k] for k in s.keys] for s in instances], inner)
+    for segment, inside in zip(instances, nested):
+        layer = _nested_layer(segment, inside, name, input_names)
         group.layers.append(layer)
         group.keras_names.append([c.layer.name for c in segment.calls])
+    # The steps an inner block took in are one step now, the inner block's.
+    absorbed = {label: b.attribute for _, _, found in nested for b in found for label in b.absorbed}
+    for step in kind.union:
+        label = absorbed.get(by_key[step], by_key[step])
+        if not (
+            group.union_labels and label in absorbed.values() and group.union_labels[-1] == label
+        ):
+            group.union_labels.append(label)
     return group
+
+
+def _inner_kinds(inner_blocks: list[InnerBlock], used_names: set[str]) -> list[GroupedKind]:
+    """Inner blocks of one signature: one kind each (one alone stays its own class)."""
+    by_signature: dict[tuple, list[Layer]] = {}
+    for block in inner_blocks:
+        by_signature.setdefault(block.signature, []).append(block.layer)
+    kinds = []
+    for signature, layers in by_signature.items():
+        if len(layers) >= 2:
+            name = _unique(layers[0].class_name, used_names)
+            kinds.append(GroupedKind(name, inner_key(signature), layers=layers))
+    return kinds
 
 
 def _input_names(graph: Graph) -> dict[int, str]:
@@ -172,20 +205,38 @@ def side_inputs(segment: Segment) -> list:
     return found
 
 
+def _nest(
+    instances: list[Segment], labels: list[list[str]], inner: tuple[list[InnerBlock], frozenset]
+) -> list[tuple[list[Call], list[str], list[InnerBlock]]]:
+    """The instances' calls and labels with their inner blocks (a squeeze-excite) nested
+    once more, added to ``inner[0]`` unless ``inner[1]`` skips them."""
+    nested = nest_kind([(s.calls, ls, s.entry) for s, ls in zip(instances, labels)], inner[1])
+    inner[0].extend(b for _, _, found in nested for b in found)
+    return nested
+
+
 def _nested_layer(
-    segment: Segment, labels: list[str], class_name: str, names: dict[int, str]
+    segment: Segment,
+    nested: tuple[list[Call], list[str], list[InnerBlock]],
+    class_name: str,
+    names: dict[int, str],
 ) -> Layer:
-    """A layer whose subgraph is the instance; ``names`` are the model inputs' names, for
-    the ones it reads besides its entry (a padding mask)."""
+    """A layer whose subgraph is the instance (``nested``: its calls and labels, inner
+    blocks nested); ``names`` are the model inputs' names, for the ones it reads besides
+    its entry (a padding mask)."""
     sides = side_inputs(segment)
+    calls, labels, found = nested
+    by_layer = {id(c.layer): label for c, label in zip(calls, labels)}
+    for block in found:  # the value an inner block returns is made by its last call
+        by_layer[id(block.layer.subgraph.calls[-1].layer)] = block.attribute
     sub = Graph(
         name=name_prefix(segment.calls).rstrip("_") or class_name,
         class_name=class_name,
         inputs=[segment.entry, *sides],
         outputs=[segment.exit],
-        calls=list(segment.calls),
+        calls=calls,
         input_names=["inputs", *(names.get(id(t), f"input_{i + 1}") for i, t in enumerate(sides))],
-        labels={id(c.layer): label for c, label in zip(segment.calls, labels)},
+        labels=by_layer,
     )
     return Layer(name=sub.name, class_name=class_name, config={}, subgraph=sub)
 

@@ -81,8 +81,17 @@ def _positional(callee: str) -> tuple[str, ...]:
     return tuple(p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD)
 
 
-def argument_names(tokens: list[tokenize.TokenInfo]) -> dict[int, str]:
-    """For each token index inside a call's arguments: the argument it belongs to."""
+# Marks an argument of a block class made here (a squeeze-excite's ``channels``): the
+# block's parameter is named after the attribute too (``se_channels``).
+INNER = "inner:"
+
+
+def argument_names(
+    tokens: list[tokenize.TokenInfo], blocks: dict[str, tuple[str, ...]] | None = None
+) -> dict[int, str]:
+    """For each token index inside a call's arguments: the argument it belongs to.
+    ``blocks``: the block classes already made, with their parameters."""
+    blocks = blocks or {}
     names: dict[int, str] = {}
     stack: list[list] = []  # [callee, positional index, keyword or None]
     previous_name = ""
@@ -107,6 +116,12 @@ def argument_names(tokens: list[tokenize.TokenInfo]) -> dict[int, str]:
         elif token.type == tokenize.NUMBER and stack:
             callee, position, keyword = stack[-1]
             callee = callee.replace("(tuple)", "")
+            if callee in blocks:
+                known = blocks[callee]
+                if keyword is None and position < len(known):
+                    keyword = known[position]
+                names[k] = INNER + (keyword or f"arg{position}")
+                continue
             if keyword is None:
                 known = _positional(callee)
                 keyword = known[position] if position < len(known) else f"arg{position}"
@@ -138,6 +153,8 @@ def parameter_names(
         channel_like = bool(arguments & set(CHANNEL_ARGS))
         if role:
             proposals.append(role)
+        elif members[0].argument.startswith(INNER):
+            proposals.append(f"{members[0].attr}_{members[0].argument.removeprefix(INNER)}")
         elif channel_like and any(roles):  # widths inside a block: "channels", then by layer
             proposals.append("channels" if widths == 0 else f"{members[0].attr}_channels")
             widths += 1
@@ -152,7 +169,8 @@ def parameter_names(
     counts = {p: proposals.count(p) for p in proposals}
     names, used = [], set()
     for proposal, members in zip(proposals, groups):
-        name = proposal if counts[proposal] == 1 else f"{members[0].attr}_{members[0].argument}"
+        argument = members[0].argument.removeprefix(INNER)
+        name = proposal if counts[proposal] == 1 else f"{members[0].attr}_{argument}"
         base, n = name, 1
         while name in used:
             n += 1

@@ -364,6 +364,11 @@ def _merge(
         ):
             return None
     n_decl = len(first.declarations)
+    blocks = {  # block classes merged before this one (inner blocks), with their parameters
+        c.name: tuple(p.split(":")[0].split("=")[0].strip() for p in c.init_params)
+        for c in session.classes
+        if c.keras_class == "block"
+    }
     # Declarations first, then forward statements: numbers that vary in either become
     # constructor arguments (kept as attributes where forward needs them).
     expressions = [
@@ -386,7 +391,7 @@ def _merge(
         if any(len(s) != len(streams[0]) for s in streams):
             return None
         known = [i for i in range(len(classes)) if d not in wildcards[i]]
-        arguments = argument_names(streams[0])
+        arguments = argument_names(streams[0], blocks)
         for k, token in enumerate(streams[0]):
             if len({s[k].string for s in streams}) == 1 and len(known) == len(streams):
                 continue
