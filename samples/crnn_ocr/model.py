@@ -66,9 +66,8 @@ class CrnnOcr(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
-        """Initialise every parameter as the Keras layers would (distribution, scale, and
-        fans as Keras counts them); loading the state_dict overrides it.
-        Call it to retrain the port from scratch."""
+        """Draw each parameter as its Keras initializer would (with Keras's fans); loading
+        the state_dict overrides it. Call it to retrain the port from scratch."""
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
                 # kernel: GlorotUniform
@@ -77,14 +76,8 @@ class CrnnOcr(nn.Module):
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
             elif isinstance(module, nn.BatchNorm2d):
-                # gamma: Ones
-                nn.init.ones_(module.weight)
-                # beta: Zeros
-                nn.init.zeros_(module.bias)
-                # moving_mean: Zeros
-                nn.init.zeros_(module.running_mean)
-                # moving_variance: Ones
-                nn.init.ones_(module.running_var)
+                # gamma, moving_variance: Ones; beta, moving_mean: Zeros (torch's own reset)
+                module.reset_parameters()
             elif isinstance(module, nn.GRU):
                 # kernel: GlorotUniform
                 nn.init.xavier_uniform_(module.weight_ih_l0)

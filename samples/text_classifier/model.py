@@ -97,9 +97,8 @@ class TextClassifier(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
-        """Initialise every parameter as the Keras layers would (distribution, scale, and
-        fans as Keras counts them); loading the state_dict overrides it.
-        Call it to retrain the port from scratch."""
+        """Draw each parameter as its Keras initializer would (with Keras's fans); loading
+        the state_dict overrides it. Call it to retrain the port from scratch."""
         for module in self.modules():
             if isinstance(module, nn.Embedding):
                 # embeddings: RandomUniform(minval=-0.05, maxval=0.05)
