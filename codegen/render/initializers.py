@@ -19,6 +19,7 @@ from codegen.conversion.model import WeightEntry
 from codegen.conversion.training import TrainingFacts, option_config, option_name
 from codegen.ir.naming import comment_text
 
+from .init_helpers import UNIFORM, UNTRUNCATED, fans_helper, variance_scaling_helper
 from .training_text import attribute, describe, label, method, safely
 
 
@@ -48,71 +49,11 @@ _PRESETS = {
 # Keras's uniform VarianceScaling draws that torch's initializers draw alike, where both
 # count the fans from the same shape: Glorot's limit sqrt(6 / (fan_in + fan_out)), He's
 # sqrt(6 / fan_in) (kaiming_uniform_'s default gain sqrt(2)), LeCun's sqrt(3 / fan_in) (a=1).
-_TORCH_UNIFORM = {
+_TORCHUNIFORM = {
     ("fan_avg", 1.0): "nn.init.xavier_uniform_({param})",
     ("fan_in", 2.0): "nn.init.kaiming_uniform_({param})",
     ("fan_in", 1.0): "nn.init.kaiming_uniform_({param}, a=1)",
 }
-
-# Keras's VarianceScaling, one branch per distribution (only those the model draws).
-_DISTRIBUTIONS = {
-    "uniform": (
-        "limit = math.sqrt(3.0 * scale / fan)",
-        "return nn.init.uniform_(tensor, -limit, limit)",
-    ),
-    "normal": ("return nn.init.normal_(tensor, std=math.sqrt(scale / fan))",),
-    "truncated": (
-        "# A normal truncated at two standard deviations, widened to keep the variance.",
-        "std = math.sqrt(scale / fan) / 0.87962566103423978",
-        "return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)",
-    ),
-}
-_UNIFORM, _UNTRUNCATED = ", uniform=True", ", truncated=False"
-
-
-def _variance_scaling(used: set[str]) -> str:
-    """``variance_scaling_()`` with the branches of the distributions in ``used``."""
-    order = [d for d in _DISTRIBUTIONS if d in used]
-    flags = ["uniform=False"] * ("uniform" in used and len(used) > 1)
-    flags += ["truncated=True"] * ("normal" in used and "truncated" in used)
-    signature = ", ".join(["tensor", "scale", "fan", *flags])
-    what = f" ({order[0]})" if len(order) == 1 else ""
-    lines = [
-        f"def variance_scaling_({signature}):",
-        f'    """Keras\'s VarianceScaling initializer{what}: values of variance ``scale / fan``."""',
-    ]
-    for distribution in order[:-1]:
-        lines.append("    if uniform:" if distribution == "uniform" else "    if not truncated:")
-        lines += [f"        {line}" for line in _DISTRIBUTIONS[distribution]]
-    lines += [f"    {line}" for line in _DISTRIBUTIONS[order[-1]]]
-    return "\n".join(lines)
-
-
-def _fans_helper(depthwise: bool, vectors: bool) -> str:
-    """``fans()``, counting a depthwise kernel's as Keras does where the model has one, and
-    a 1-D tensor's where one is drawn by its fans."""
-    doc = "Keras's (fan_in, fan_out) of a kernel in torch's (out, in, *kernel) layout"
-    lines = [f"def fans(tensor{', depthwise_groups=0' * depthwise}):"]
-    if depthwise:
-        lines += [
-            f'    """{doc}; a depthwise',
-            "    kernel counts its ``groups`` input channels, as Keras's (*kernel, channels,",
-            '    multiplier) shape does."""',
-        ]
-    else:
-        lines.append(f'    """{doc}."""')
-    if vectors:
-        lines += ["    if tensor.dim() < 2:", "        return tensor.numel(), tensor.numel()"]
-    lines.append("    receptive = tensor[0][0].numel()")
-    if depthwise:
-        lines += [
-            "    if depthwise_groups:",
-            "        return depthwise_groups * receptive, tensor.shape[0] // depthwise_groups"
-            " * receptive",
-        ]
-    lines.append("    return tensor.shape[1] * receptive, tensor.shape[0] * receptive")
-    return "\n".join(lines)
-
 
 _DOC = (
     '"""Draw each parameter as its Keras initializer would (with Keras\'s fans); loading\n'
@@ -167,20 +108,20 @@ def reset_parameters(
     helpers = []
     if "variance_scaling_(" in text:
         used = {
-            "uniform" if _UNIFORM in line else "normal" if _UNTRUNCATED in line else "truncated"
+            "uniform" if UNIFORM in line else "normal" if UNTRUNCATED in line else "truncated"
             for line in body
             if "variance_scaling_(" in line
         }
-        helpers.append(_variance_scaling(used))
+        helpers.append(variance_scaling_helper(used))
         if len(used) == 1:  # the helper draws one distribution: no flag to pass
-            body = [line.replace(_UNIFORM, "").replace(_UNTRUNCATED, "") for line in body]
+            body = [line.replace(UNIFORM, "").replace(UNTRUNCATED, "") for line in body]
         elif "truncated" not in used:
-            body = [line.replace(_UNTRUNCATED, "") for line in body]
+            body = [line.replace(UNTRUNCATED, "") for line in body]
     if re.search(r"\bfans\(", text):
         vectors = any(
             d.rule and "fans(" in " ".join(d.rule) and len(d.entry.array.shape) < 2 for d in draws
         )
-        helpers.append(_fans_helper(".groups)" in text, vectors))
+        helpers.append(fans_helper(".groups)" in text, vectors))
     return method("def reset_parameters(self) -> None:", _DOC, body, no_grad=True), helpers
 
 
@@ -321,7 +262,7 @@ def _torch_resets(kinds: list[str], chosen: dict, modules: ModuleTree) -> bool:
     return all(k in _TORCH_RESETS for k in passing)
 
 
-def _reset_lines(chosen: dict, examples: dict[str, "_Draw"], names: list[str]) -> list[str]:
+def _reset_lines(chosen: dict, examples: dict[str, _Draw], names: list[str]) -> list[str]:
     """The branch as torch's own reset, with what Keras draws in one comment."""
     drawn: dict[str, list[str]] = {}
     for name in names:
@@ -543,10 +484,10 @@ def _init_lines(
         ):
             return None
         same_fans = _same_fan(facts, torch_shape, mode)
-        builtin = _TORCH_UNIFORM.get((mode, scale)) if distribution == "uniform" else None
+        builtin = _TORCHUNIFORM.get((mode, scale)) if distribution == "uniform" else None
         if same_fans and builtin:  # torch's own initializer draws exactly this
             return [builtin.format(param=param)]
-        how = {"uniform": _UNIFORM, "untruncated_normal": _UNTRUNCATED}
+        how = {"uniform": UNIFORM, "untruncated_normal": UNTRUNCATED}
         if generic:
             counted = _generic_fans(facts, param, tuple(torch_shape), mode)
             if counted is None:

@@ -136,7 +136,7 @@ def _built_stages(groups, cls, declared, block_classes) -> dict[int, str]:
         if kind == "stage" and len(callees) == 1:
             by_class.setdefault(callees.pop(), []).append(number)
     taken = {c.split(" = ", 1)[0].splitlines()[-1] for c in cls.constants}
-    taken |= {m for c in cls.constants for m in re.findall(r"^def (\w+)", c, re.M)}
+    taken |= {m for c in cls.constants for m in re.findall(r"^def (\w+)", c, re.MULTILINE)}
     built: dict[int, str] = {}
     for block_name, numbers in by_class.items():
         stages = [[declared[_attr(cls, i)] for i in groups[n][1][0]] for n in numbers]
