@@ -27,6 +27,7 @@ from codegen.conversion.engine import convert_graph
 from codegen.conversion.model import ClassModel, Options, Session
 from codegen.conversion.pipeline import converter_registry
 from codegen.conversion.registry import Registry
+from codegen.conversion.statements import in_place_activations
 from codegen.errors import ConversionError, InputError
 from codegen.ir.graph import Graph
 from codegen.read.from_keras import read_model
@@ -165,8 +166,12 @@ def generate(
 
 def _convert(graph: Graph, options: Options, class_name, registry, structured: bool) -> Session:
     if structured:
-        return convert_structured(graph, options, class_name, registry)
-    return convert_graph(graph, options, class_name=class_name, registry=registry)
+        session = convert_structured(graph, options, class_name, registry)
+    else:
+        session = convert_graph(graph, options, class_name=class_name, registry=registry)
+    for cls in session.classes:
+        in_place_activations(cls)
+    return session
 
 
 def _state_dict(session: Session) -> OrderedDict:

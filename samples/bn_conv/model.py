@@ -13,6 +13,7 @@ channels_last view (no copy), the faster memory format on CPU in most cases.
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -34,7 +35,7 @@ class BnConv(nn.Module):
         # input_norm (BatchNormalization) -> (N, 1, 28, 28)
         x = self.input_norm(x)
         # conv (Conv2D) -> (N, 32, 26, 26)
-        x = torch.relu(self.conv(x))
+        x = F.relu(self.conv(x), inplace=True)
         return x.permute(0, 2, 3, 1)
 
     @torch.no_grad()

@@ -13,6 +13,7 @@ channels_last view (no copy), the faster memory format on CPU in most cases.
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -39,11 +40,11 @@ class CrnnOcr(nn.Module):
         # image (InputLayer) -> (N, 1, 32, 128) to channels-first
         x = x.permute(0, 3, 1, 2)
         # conv1 (Conv2D) -> (N, 32, 32, 128)
-        x = torch.relu(self.conv1(x))
+        x = F.relu(self.conv1(x), inplace=True)
         # pool1 (MaxPooling2D) -> (N, 32, 16, 64)
         x = self.pool1(x)
         # conv2 (Conv2D) -> (N, 64, 16, 64)
-        x = torch.relu(self.conv2(x))
+        x = F.relu(self.conv2(x), inplace=True)
         # pool2 (MaxPooling2D) -> (N, 64, 8, 32)
         x = self.pool2(x)
         # conv3 (Conv2D) -> (N, 64, 8, 32)
@@ -51,7 +52,7 @@ class CrnnOcr(nn.Module):
         # bn3 (BatchNormalization) -> (N, 64, 8, 32)
         x = self.bn3(x)
         # relu3 (ReLU) -> (N, 64, 8, 32)
-        x = torch.relu(x)
+        x = F.relu(x, inplace=True)
         # pool3 (MaxPooling2D) -> (N, 64, 4, 32)
         x = self.pool3(x)
         # features (Reshape) -> (N, 32, 256)

@@ -13,6 +13,7 @@ channels_last view (no copy), the faster memory format on CPU in most cases.
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -29,7 +30,7 @@ class MnistCnn(nn.Module):
         # image (InputLayer) -> (N, 1, 28, 28) to channels-first
         x = x.permute(0, 3, 1, 2)
         # conv (Conv2D) -> (N, 32, 26, 26)
-        x = torch.relu(self.conv(x))
+        x = F.relu(self.conv(x), inplace=True)
         # pool (MaxPooling2D) -> (N, 32, 13, 13)
         x = self.pool(x)
         # flatten (Flatten) -> (N, 5408)

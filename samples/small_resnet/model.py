@@ -13,6 +13,7 @@ channels_last view (no copy), the faster memory format on CPU in most cases.
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -44,7 +45,7 @@ class Block(nn.Module):
         # block*_bn1 (BatchNormalization)
         x = self.bn1(x)
         # block*_relu1 (ReLU)
-        x = torch.relu(x)
+        x = F.relu(x, inplace=True)
         # block*_conv2 (Conv2D)
         x = self.conv2(x)
         # block*_bn2 (BatchNormalization)
@@ -54,7 +55,7 @@ class Block(nn.Module):
         # block*_add (Add)
         x = identity + x
         # block*_out (ReLU)
-        x = torch.relu(x)
+        x = F.relu(x, inplace=True)
         return x
 
 
@@ -105,7 +106,7 @@ class SmallResnet(nn.Module):
         # stem_bn (BatchNormalization) -> (N, 16, 17, 17)
         x = self.stem_bn(x)
         # stem_relu (ReLU) -> (N, 16, 17, 17)
-        x = torch.relu(x)
+        x = F.relu(x, inplace=True)
         # block1 ... block3: 3 blocks
         x = self.blocks(x)
         # avg_pool (GlobalAveragePooling2D) -> (N, 64)

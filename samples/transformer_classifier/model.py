@@ -80,7 +80,7 @@ class Block(nn.Module):
         # add_* (ops.Add), block*_norm1 (LayerNormalization)
         norm1 = self.norm1(inputs + x)
         # block*_ffn1 (Dense)
-        x = torch.relu(self.ffn1(norm1))
+        x = F.relu(self.ffn1(norm1), inplace=True)
         # block*_ffn2 (Dense)
         x = self.ffn2(x)
         # block*_dropout (Dropout)

@@ -73,13 +73,17 @@ def test_emitted_test_runs_without_keras_and_survives_edits(tmp_path, capsys):
 
     # A hand edit that keeps the meaning still passes...
     source = (out / "model.py").read_text()
-    assert "x = torch.relu(x)" in source
-    (out / "model.py").write_text(source.replace("x = torch.relu(x)", "x = x.clamp(min=0)  # mine"))
+    assert "x = F.relu(x, inplace=True)" in source
+    (out / "model.py").write_text(
+        source.replace("x = F.relu(x, inplace=True)", "x = x.clamp(min=0)  # mine")
+    )
     proc = run_emitted(out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
     # ...one that changes it fails, naming the output.
-    (out / "model.py").write_text(source.replace("x = torch.relu(x)", "x = torch.relu(x) * 1.01"))
+    (out / "model.py").write_text(
+        source.replace("x = F.relu(x, inplace=True)", "x = F.relu(x, inplace=True) * 1.01")
+    )
     proc = run_emitted(out)
     assert proc.returncode == 1
     assert "test_inference_matches_keras" in proc.stdout and "output 0" in proc.stdout

@@ -252,7 +252,11 @@ def test_verify_edited_folder_fails_with_report(ported, tmp_path, capsys):
     path, out = ported
     edited = tmp_path / "edited"
     edited.mkdir()
-    source = (out / "model.py").read_text().replace("x = torch.relu(x)", "x = torch.relu(x) + 0.1")
+    source = (
+        (out / "model.py")
+        .read_text()
+        .replace("x = F.relu(x, inplace=True)", "x = F.relu(x, inplace=True) + 0.1")
+    )
     (edited / "model.py").write_text(source)
     (edited / "model.pt").write_bytes((out / "model.pt").read_bytes())
     report, written = verify_folder(path, edited)

@@ -469,8 +469,9 @@ def test_report_compares_every_layer_inside_blocks_and_verify_reads_the_structur
     source = (tmp_path / "out" / "model.py").read_text()
     block = source.index("class Block(")
     edited = source[:block] + source[block:].replace(
-        "x = torch.relu(x)", "x = torch.relu(x) * 1.5", 1
+        "x = F.relu(x, inplace=True)", "x = F.relu(x, inplace=True) * 1.5", 1
     )
+    assert edited != source
     (tmp_path / "out" / "model.py").write_text(edited)
     report, _ = verify_folder(path, tmp_path / "out", force=True)
     assert not report.passed
