@@ -149,14 +149,9 @@ def ladder(quick: bool = False, models=None, readers=("file", "keras")) -> dict:
                 )
                 print(f"ladder: {name} {reader} {wall:.1f}s peak {peak:.0f} MB", file=sys.stderr)
             path.unlink()
-    tool = ("convert", "render", "check", "write")
     fits = {}
     for reader in readers:
-        points = [
-            (r["layers"], sum(r["seconds"].get(k, 0) for k in tool))
-            for r in runs
-            if r["reader"] == reader
-        ]
+        points = [r for r in runs if r["reader"] == reader]
         if len(points) >= 2:
             fits[reader] = _fit(points)
     return {
