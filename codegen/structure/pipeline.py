@@ -75,7 +75,7 @@ def _convert(graph, kinds, options, class_name, registry) -> Session:
             blocks = {cls.name: cls for cls in session.classes if cls.name in made}
             instances = [c for c in session.submodels.values() if c.tap_as is not None]
             for cls in session.classes:
-                moved = make_stages(cls, blocks)
+                moved = make_stages(cls, blocks, session.classes)
                 for instance in instances:
                     if instance.tap_parent == cls.name and instance.tap_path in moved:
                         instance.tap_path = moved[instance.tap_path]

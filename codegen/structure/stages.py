@@ -27,8 +27,11 @@ _CALL = re.compile(r"^self\.(\w+)\((.+)\)$")
 _BLOCK = re.compile(r"^(\w+)\(.*\)$")
 
 
-def make_stages(cls: ClassModel, block_classes: dict[str, ClassModel]) -> dict[str, str]:
-    """Returns where each block moved (``conv2_block1`` -> ``conv2.0``)."""
+def make_stages(
+    cls: ClassModel, block_classes: dict[str, ClassModel], classes: list[ClassModel] = ()
+) -> dict[str, str]:
+    """Returns where each block moved (``conv2_block1`` -> ``conv2.0``). ``classes``: every
+    class of the port (a block's constructor may change only where all its calls are seen)."""
     declared = dict(cls.declarations)
     blocks = {
         attr
@@ -87,7 +90,7 @@ def make_stages(cls: ClassModel, block_classes: dict[str, ClassModel]) -> dict[s
         if kind == "table":
             name = _unique_name("stages", cls, used)
             used.add(name)
-            expr, note = _table(cls, name, stages, rows, declared, block_classes)
+            expr, note = _table(cls, name, stages, rows, declared, block_classes, classes)
             for number, stage in enumerate(stages):
                 for position, index in enumerate(stage):
                     renamed[_attr(cls, index)] = f"{name}.{number}.{position}"
@@ -213,7 +216,7 @@ def _table_rows(stages, cls, declared, block_classes) -> list[list[list[str]]] |
     return rows
 
 
-def _table(cls, name, stages, rows, declared, block_classes) -> tuple[str, str]:
+def _table(cls, name, stages, rows, declared, block_classes, classes) -> tuple[str, str]:
     """The table as a module constant before ``cls``; the expression building the stages.
     Runs of equal blocks are written once with their count where that is shorter (depth as
     data); a column that grows with the block's index over the whole stack (EfficientNet's
@@ -225,7 +228,8 @@ def _table(cls, name, stages, rows, declared, block_classes) -> tuple[str, str]:
     while constant in taken:
         constant += "_"
     names = [_parameter(p) for p in block.init_params]
-    by_index = _index_linear(rows, names, block) if _only_in(block_name, cls, rows) else None
+    only = _only_in(block_name, [cls, *classes], rows)
+    by_index = _index_linear(rows, names, block) if only else None
     column = None if by_index is None else by_index[0]
     kept = [n for j, n in enumerate(names) if j != column]
     stripped = [[[a for j, a in enumerate(r) if j != column] for r in stage] for stage in rows]
@@ -306,10 +310,16 @@ def _runs(stage: list[list[str]]) -> list[tuple[list[str], int]]:
     return runs
 
 
-def _only_in(block_name: str, cls: ClassModel, rows) -> bool:
-    """Whether every instance of the block class is in this table (its constructor may
-    then change)."""
-    calls = sum(expr.startswith(f"{block_name}(") for _, expr in cls.declarations)
+def _only_in(block_name: str, classes: list[ClassModel], rows) -> bool:
+    """Whether every call of the block class, in any class or module-level code of the
+    port, is a row of this table (its constructor may then change)."""
+    call = re.compile(rf"\b{re.escape(block_name)}\(")
+    texts = {id(c): c for c in classes}.values()  # the staged class may be listed twice
+    calls = sum(
+        len(call.findall(text))
+        for c in texts
+        for text in [*(expr for _, expr in c.declarations), *c.constants]
+    )
     return calls == sum(len(stage) for stage in rows)
 
 

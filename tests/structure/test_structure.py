@@ -781,3 +781,29 @@ def test_a_rate_off_the_schedule_is_tabled_unless_its_step_is_off():
 
     assert _index_linear(table(["True", "False"]), names, block) == (0, "0.2 * index / 12")
     assert _index_linear(table(["False", "True"]), names, block) is None
+
+
+def test_a_block_constructor_changes_only_where_every_call_is_in_the_table():
+    """The computed column moves to the end of the block's constructor: only allowed when no
+    other class (or module-level builder) calls the block with positional arguments."""
+    from codegen.conversion.model import ClassModel
+    from codegen.structure.stages import _only_in
+
+    def holder(name, declarations, constants=()):
+        return ClassModel(
+            name=name,
+            keras_name=name,
+            keras_class="Functional",
+            docstring="",
+            declarations=declarations,
+            constants=list(constants),
+        )
+
+    top = holder("Top", [(f"b{i}", f"Block({i}, 0.1)") for i in range(3)])
+    rows = [[["0", "0.1"], ["1", "0.1"]], [["2", "0.1"]]]
+    assert _only_in("Block", [top], rows)
+    other = holder("Other", [("inner", "nn.Sequential(Block(7, 0.1))")])
+    assert not _only_in("Block", [top, other], rows)
+    builder = holder("Top2", [], ["def make_stage(n):\n    return Block(n, 0.0)"])
+    assert not _only_in("Block", [top, builder], rows)
+    assert _only_in("Block", [top, top], rows)  # the staged class listed again counts once
