@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from codegen.conversion.registry import Registry
 from codegen.conversion.statements import in_place_activations
 from codegen.errors import ConversionError, InputError
 from codegen.ir.graph import Graph
-from codegen.read.from_keras import read_model
+from codegen.read.from_keras import NESTED_MASKS, read_model
 from codegen.read.paths import READERS, load_reference, read_path
 from codegen.read.compile_config import compile_config
 from codegen.render.source import render_source
@@ -144,7 +145,7 @@ def generate(
 
     if registry is None:
         registry = converter_registry(plugins, allow_unsupported=allow_unsupported)
-    graph = model if isinstance(model, Graph) else read_model(model)
+    graph = model if isinstance(model, Graph) else _read_live(model)
     options = Options(channels_first=channels_first)
     session = _convert(graph, options, class_name, registry, structured)
     if command is None:
@@ -162,6 +163,24 @@ def generate(
         timings["convert"] = rendered - start
         timings["render"] = time.perf_counter() - rendered
     return Generated(text, state_dict, session, graph)
+
+
+def _read_live(model: Any) -> Graph:
+    """The graph of a live Keras model. Keras passes masks into a nested model implicitly,
+    which the graph it recorded does not show; the file reader rebuilds them from a saved
+    ``.keras`` file, so such a model is saved to a temporary file and read from there."""
+    graph = read_model(model)
+    if not any(layer.unsupported == NESTED_MASKS for layer in graph.walk_layers()):
+        return graph
+    from codegen.read.from_file import read_file
+
+    with tempfile.TemporaryDirectory(prefix="keras2torch-") as tmp:
+        path = Path(tmp) / "model.keras"
+        try:
+            model.save(path)
+            return read_file(path)
+        except Exception:  # noqa: BLE001  (then the refusal names the layer and the way out)
+            return graph
 
 
 def _convert(graph: Graph, options: Options, class_name, registry, structured: bool) -> Session:
@@ -187,7 +206,7 @@ def port_weights(generated: Generated, structured: bool):
         session = generated.session
         name = generated.top.name
         return _state_dict(
-            _convert(read_model(model), session.options, name, session.registry, structured)
+            _convert(_read_live(model), session.options, name, session.registry, structured)
         )
 
     return weights

@@ -305,10 +305,15 @@ class _GraphReader:
         """Keras sets the masks a nested model is called with on its inputs, and each inner
         layer takes them from there: the graph Keras recorded for the model has none."""
         if any(m is not None for m in _flatten(mask)):  # a dict input gives a dict of masks
-            layer.unsupported = (
-                "called with a Keras mask, which this reader does not pass into nested "
-                "models; save the model (.keras) and convert the file: the file reader does"
-            )
+            layer.unsupported = NESTED_MASKS
+
+
+# Why a nested model called with masks is refused here (the file reader passes them in:
+# :func:`codegen.app.convert` reads such a model through a saved file instead).
+NESTED_MASKS = (
+    "called with a Keras mask, which this reader does not pass into nested "
+    "models; save the model (.keras) and convert the file: the file reader does"
+)
 
 
 def _normalization_constants(op: Any, layer: Layer) -> None:

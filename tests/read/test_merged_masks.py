@@ -114,10 +114,13 @@ def test_masks_into_nested_models_of_keras3(tmp_path):
     check_file_port(model, path, tmp_path, inputs=_inputs)
 
 
-def test_live_nested_model_with_masks_is_refused_with_the_way_out(tmp_path):
-    """The live reader sees the graph Keras recorded for the nested model, without masks."""
+def test_live_nested_model_with_masks_converts_through_a_saved_file(tmp_path):
+    """The live reader sees the graph Keras recorded for the nested model, without the
+    masks Keras passes in; such a model is read from a saved .keras file instead."""
     import keras
+    import numpy as np
     from keras import layers as L
+    from parity import randomize
 
     import codegen
 
@@ -125,8 +128,19 @@ def test_live_nested_model_with_masks_is_refused_with_the_way_out(tmp_path):
     inner = keras.Model(inner_in, L.LSTM(3)(inner_in), name="inner")
     ids = keras.Input((5,), dtype="int32")
     model = keras.Model(ids, inner(L.Embedding(10, 4, mask_zero=True)(ids)))
-    with pytest.raises(codegen.UnsupportedError, match="convert the file: the file reader does"):
-        codegen.convert(model, tmp_path / "out", force=True)
+    randomize(model)
+    # padding in every row (the mask matters), one row all padding but its first token
+    tokens = np.array([[3, 0, 0, 0, 0], [1, 2, 3, 4, 0], [5, 6, 0, 0, 0]], dtype="int32")
+    np.savez(tmp_path / "inputs.npz", tokens)
+    result = codegen.convert(
+        model, tmp_path / "out", force=True, verify=True, inputs=tmp_path / "inputs.npz"
+    )
+    assert result.report.passed
+    ref = model.predict(tokens, verbose=0)
+    plain = L.Embedding(10, 4)
+    unmasked = keras.Model(ids, inner(plain(ids)))
+    plain.set_weights(model.layers[1].get_weights())
+    assert not np.allclose(ref, unmasked.predict(tokens, verbose=0), atol=1e-3)  # masks matter
 
 
 def test_merge_masks_inside_a_keras3_nested_model(tmp_path):
