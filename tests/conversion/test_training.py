@@ -247,6 +247,17 @@ def _same_distribution(key: str, ours: torch.Tensor, keras_draw: torch.Tensor) -
     assert float((cdf[0] - cdf[1]).abs().max()) < 2.7 * (2 / n) ** 0.5, key
 
 
+def _assert_redraws_as_keras(torch_model) -> None:
+    """reset_parameters() draws every tensor from the distribution Keras drew it from (the
+    loaded state_dict holds Keras's own draws)."""
+    keras_draws = {k: v.clone() for k, v in torch_model.state_dict().items()}
+    torch.manual_seed(0)
+    torch_model.reset_parameters()
+    for key, value in torch_model.state_dict().items():
+        if not key.endswith("num_batches_tracked"):
+            _same_distribution(key, value, keras_draws[key])
+
+
 @pytest.mark.parametrize("form", FORMS)
 def test_reset_parameters_draws_as_keras(tmp_path, form):
     keras.utils.set_random_seed(0)  # fixed draws on both sides: the test is deterministic
@@ -379,12 +390,7 @@ def test_reset_parameters_of_block_classes_is_a_loop_over_module_kinds(tmp_path)
     assert re.search(r"isinstance\(module, \(?nn.Conv2d", method)
     assert "self.blocks[" not in method  # nothing written per block instance
     assert len(method.splitlines()) < 80
-    keras_draws = {k: v.clone() for k, v in torch_model.state_dict().items()}
-    torch.manual_seed(0)
-    torch_model.reset_parameters()
-    for key, value in torch_model.state_dict().items():
-        if not key.endswith("num_batches_tracked"):
-            _same_distribution(key, value, keras_draws[key])
+    _assert_redraws_as_keras(torch_model)
 
 
 def normalisation_defaults_model():
@@ -410,9 +416,4 @@ def test_reset_parameters_uses_torch_resets_only_where_they_draw_as_keras(tmp_pa
     method = generated.source.split("def reset_parameters")[1]
     assert "module.reset_parameters()" in method  # the BatchNorms with Keras's defaults
     assert "nn.init.xavier_uniform_(module.weight)" in method
-    keras_draws = {k: v.clone() for k, v in torch_model.state_dict().items()}
-    torch.manual_seed(0)
-    torch_model.reset_parameters()
-    for key, value in torch_model.state_dict().items():
-        if not key.endswith("num_batches_tracked"):
-            _same_distribution(key, value, keras_draws[key])
+    _assert_redraws_as_keras(torch_model)
