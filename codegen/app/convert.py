@@ -145,7 +145,7 @@ def generate(
 
     if registry is None:
         registry = converter_registry(plugins, allow_unsupported=allow_unsupported)
-    graph = model if isinstance(model, Graph) else _read_live(model)
+    graph = model if isinstance(model, Graph) else _read_live(model, registry)
     options = Options(channels_first=channels_first)
     session = _convert(graph, options, class_name, registry, structured)
     if command is None:
@@ -165,10 +165,11 @@ def generate(
     return Generated(text, state_dict, session, graph)
 
 
-def _read_live(model: Any) -> Graph:
+def _read_live(model: Any, registry: Registry) -> Graph:
     """The graph of a live Keras model. Keras passes masks into a nested model implicitly,
     which the graph it recorded does not show; the file reader rebuilds them from a saved
-    ``.keras`` file, so such a model is saved to a temporary file and read from there."""
+    ``.keras`` file, so such a model is saved to a temporary file and read from there (with
+    the conversion's converters, plugins included, as ``read_path`` reads)."""
     graph = read_model(model)
     if not any(layer.unsupported == NESTED_MASKS for layer in graph.walk_layers()):
         return graph
@@ -178,7 +179,7 @@ def _read_live(model: Any) -> Graph:
         path = Path(tmp) / "model.keras"
         try:
             model.save(path)
-            return read_file(path)
+            return read_file(path, converts=registry.converts)
         except Exception:  # noqa: BLE001  (then the refusal names the layer and the way out)
             return graph
 
@@ -206,7 +207,13 @@ def port_weights(generated: Generated, structured: bool):
         session = generated.session
         name = generated.top.name
         return _state_dict(
-            _convert(_read_live(model), session.options, name, session.registry, structured)
+            _convert(
+                _read_live(model, session.registry),
+                session.options,
+                name,
+                session.registry,
+                structured,
+            )
         )
 
     return weights

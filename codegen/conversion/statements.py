@@ -137,10 +137,10 @@ def _substitute(expr: str, tensor: Tensor, value: str) -> str | None:
     return re.sub(r"__k2t_(\d+)__", lambda m: f"\x00{m.group(1)}\x00", merged)
 
 
-# Activations torch computes in place exactly, whose backward needs only their result.
-_IN_PLACE = re.compile(r"^(torch\.relu|F\.relu6|F\.leaky_relu)\((\w+)((?:, [-\w.e]+)?)\)$")
-_FUSED = re.compile(
-    r"^(torch\.relu|F\.relu6|F\.leaky_relu)\((self\.\w+\(\w+\))((?:, [-\w.e]+)?)\)$"
+# Activations torch computes in place exactly, whose backward needs only their result; of a
+# name, or of a module call written inside them (``torch.relu(self.conv(x))``).
+_ACTIVATION = re.compile(
+    r"^(torch\.relu|F\.relu6|F\.leaky_relu)\((\w+|self\.\w+\(\w+\))((?:, [-\w.e]+)?)\)$"
 )
 # Modules whose output is a new tensor (never their input, a view of it, or a parameter).
 _FRESH_MODULES = re.compile(r"^nn\.(Conv\w*|BatchNorm\dd|Linear|LayerNorm|GroupNorm)\(")
@@ -160,17 +160,22 @@ def in_place_activations(cls: ClassModel) -> None:
         )
 
     for index, stmt in enumerate(cls.statements):
-        fused = _FUSED.match(stmt.expr)
-        if fused and made_fresh(fused.group(2)):
-            stmt.expr = _in_place(fused)
+        match = _ACTIVATION.match(stmt.expr)
+        if match is None:
             continue
-        match = _IN_PLACE.match(stmt.expr)
-        if match is None or index == 0 or stmt.names != [match.group(2)]:
-            continue
-        producer = cls.statements[index - 1]
-        if producer.names == stmt.names and producer.guard == stmt.guard:
-            if made_fresh(producer.expr):
-                stmt.expr = _in_place(match)
+        value = match.group(2)
+        if value.startswith("self."):  # the module's output, read by nothing else
+            in_place = made_fresh(value)
+        else:  # the value the statement before made, under the same guard and name
+            producer = cls.statements[index - 1] if index else None
+            in_place = (
+                producer is not None
+                and stmt.names == [value] == producer.names
+                and producer.guard == stmt.guard
+                and made_fresh(producer.expr)
+            )
+        if in_place:
+            stmt.expr = _in_place(match)
 
 
 def _in_place(match: re.Match) -> str:
