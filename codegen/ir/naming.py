@@ -38,6 +38,14 @@ def to_class_name(raw: str, fallback: str = "KerasModel") -> str:
     return name
 
 
+def keras_snake_case(name: str) -> str:
+    """Keras's ``to_snake_case``: the name Keras gives a layer of class ``name`` nobody named
+    (``MaxPooling2D`` -> ``max_pooling2d``, then ``_1``, ``_2``...)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
 def own_class_name(name: str | None) -> str | None:
     """A Keras class name kept as it is (``GPT2Backbone``) where it is a plain identifier."""
     if name and name.isidentifier() and name.isascii() and name[0].isupper():

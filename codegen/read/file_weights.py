@@ -7,12 +7,11 @@ variables a layer has comes from its facts (:func:`codegen.read.layers.stored_va
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from codegen.errors import InputError
 from codegen.ir.graph import Graph, Layer
+from codegen.ir.naming import keras_snake_case
 
 from .graph_order import operations
 from .keras1_config import keras1_stored, keras1_weights
@@ -202,7 +201,7 @@ class WeightLoading:
                 if spec.model is not None and spec.class_name == "Functional"
                 else spec.class_name
             )
-            name = _unique(_snake(_saved_class(class_name)), used)
+            name = _unique(keras_snake_case(_saved_class(class_name)), used)
             layer_path = f"{path}layers/{name}"
             group = root.get(layer_path)
             group = self._check_zip_group(root, group, layer, layer_path, path)
@@ -263,13 +262,6 @@ def _saved_class(class_name: str) -> str:
     return {"Model": "Functional", "GroupQueryAttention": "GroupedQueryAttention"}.get(
         class_name, class_name
     )
-
-
-def _snake(name: str) -> str:
-    """keras.src.utils.naming.to_snake_case."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _unique(name: str, used: dict[str, int]) -> str:

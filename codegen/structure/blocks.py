@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codegen.ir.graph import Call, Graph, Tensor
+from codegen.ir.naming import keras_snake_case
 
 # Config keys that never distinguish two instances of a block (they are per-layer labels,
 # or training-time options the port does not generate code for).
@@ -356,16 +357,18 @@ def name_prefix(calls: list[Call]) -> str:
     chosen = [layer.name for layer in layers if not _automatic(layer.name, layer.class_name)]
     if len(chosen) >= 2:  # ``max_pooling2d_1`` among ``conv2_block3_*``: Keras named it
         names = chosen
-    if len(names) < 2:
-        return ""
+    return shared_prefix(names) if len(names) >= 2 else ""
+
+
+def shared_prefix(names: list[str]) -> str:
+    """The prefix, up to an ``_``, that all of ``names`` share (``conv2_block1_``, ``se_``)."""
     common = os.path.commonprefix(names)
     return common[: common.rfind("_") + 1] if "_" in common else ""
 
 
 def _automatic(name: str, class_name: str) -> bool:
     """Whether ``name`` is one Keras gives a layer nobody named (``max_pooling2d_1``)."""
-    snake = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", class_name)
-    snake = re.sub(r"([a-z])([A-Z])", r"\1_\2", snake).lower()
+    snake = keras_snake_case(class_name)
     return re.fullmatch(rf"{re.escape(snake)}(_\d+)?", name) is not None
 
 

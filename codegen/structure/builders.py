@@ -13,7 +13,8 @@ each call builds exactly the modules it replaces.
 from __future__ import annotations
 
 import ast
-import re
+
+from codegen.ir.naming import keras_snake_case
 
 from .aligned import with_defaults
 
@@ -57,7 +58,9 @@ def stage_builder(
         return None
     varying = [j for j, column in enumerate(columns) if len(set(map(repr, column))) > 1]
     given = {names[j]: columns[j] for j in varying}
-    function = _unique(f"make_{_snake(block_name)}_stage".replace("make_block_", "make_"), taken)
+    function = _unique(
+        f"make_{keras_snake_case(block_name)}_stage".replace("make_block_", "make_"), taken
+    )
     first = _template(first_trees, given, own={j: names[j] for j in varying})
     rest = _template(rest_trees, given, own=None)
     if first is None or rest is None:
@@ -141,10 +144,6 @@ def _shape(tree: ast.expr) -> str:
         if isinstance(node, ast.Constant):
             node.value = 0
     return ast.dump(blank)
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def _unique(wanted: str, taken: set[str]) -> str:

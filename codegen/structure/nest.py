@@ -15,12 +15,11 @@ names, the run ends in a ``Multiply`` by its entry (a gate).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from codegen.ir.graph import Call, Graph, Layer, Tensor
 
-from .blocks import MIN_BLOCK_CALLS, Segment, name_prefix, segment_signature
+from .blocks import MIN_BLOCK_CALLS, Segment, name_prefix, segment_signature, shared_prefix
 
 # Class names for the prefixes Keras applications give their inner blocks.
 _CLASS_NAMES = {"se": "SqueezeExcite", "squeeze_excite": "SqueezeExcite", "gate": "Gate"}
@@ -122,7 +121,7 @@ def _inner_run(
             continue
         if start == 1 and last == len(calls) - 1:
             return None  # all of the block but its first step
-        prefix = _shared_prefix(labels[start : last + 1])
+        prefix = shared_prefix(labels[start : last + 1])
         if prefix:  # the names say where it ends: where the next call's name leaves the prefix
             beside = [labels[start - 1], labels[last + 1] if last + 1 < len(labels) else ""]
             if not any(label.startswith(prefix) for label in beside):
@@ -134,9 +133,3 @@ def _inner_run(
 
 def _read_after(calls: list[Call], last: int, values: set[int]) -> bool:
     return any(id(t) in values for call in calls[last + 1 :] for t in call.inputs)
-
-
-def _shared_prefix(labels: list[str]) -> str:
-    """The label prefix, up to an ``_``, that all of ``labels`` share (``se_``)."""
-    common = os.path.commonprefix(labels)
-    return common[: common.rfind("_") + 1] if "_" in common else ""
