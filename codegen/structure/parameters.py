@@ -81,6 +81,11 @@ def _positional(callee: str) -> tuple[str, ...]:
     return tuple(p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD)
 
 
+def parameter_name(text: str) -> str:
+    """A constructor parameter's name from its text (``use_expand: bool = True``)."""
+    return text.split(":")[0].split("=")[0].strip()
+
+
 # Marks an argument of a block class made here (a squeeze-excite's ``channels``): the
 # block's parameter is named after the attribute too (``se_channels``).
 INNER = "inner:"

@@ -20,6 +20,7 @@ from dataclasses import replace
 from codegen.conversion.model import ClassModel, Statement, WeightEntry
 
 from .builders import stage_builder
+from .parameters import parameter_name
 
 # ``self.<module>(<argument>)``: a block call; only the first of a stage may read more
 # than the value before it (``self.block1(token_embedding + x)``).
@@ -143,7 +144,7 @@ def _built_stages(groups, cls, declared, block_classes) -> dict[int, str]:
     built: dict[int, str] = {}
     for block_name, numbers in by_class.items():
         stages = [[declared[_attr(cls, i)] for i in groups[n][1][0]] for n in numbers]
-        parameters = [_parameter(p) for p in block_classes[block_name].init_params]
+        parameters = [parameter_name(p) for p in block_classes[block_name].init_params]
         found = stage_builder(block_name, parameters, stages, taken)
         if found is None:
             continue
@@ -191,7 +192,7 @@ def _table_rows(stages, cls, declared, block_classes) -> list[list[list[str]]] |
     if len(callees) != 1:
         return None
     block = block_classes[callees.pop()]
-    parameters = [(_parameter(p), _default(p)) for p in block.init_params]
+    parameters = [(parameter_name(p), _default(p)) for p in block.init_params]
     rows = []
     for stage in stages:
         row = []
@@ -227,7 +228,7 @@ def _table(cls, name, stages, rows, declared, block_classes, classes) -> tuple[s
     taken = {c.split(" = ", 1)[0].splitlines()[-1] for c in cls.constants}
     while constant in taken:
         constant += "_"
-    names = [_parameter(p) for p in block.init_params]
+    names = [parameter_name(p) for p in block.init_params]
     only = _only_in(block_name, [cls, *classes], rows)
     by_index = _index_linear(rows, names, block) if only else None
     column = None if by_index is None else by_index[0]
@@ -272,7 +273,7 @@ def _table(cls, name, stages, rows, declared, block_classes, classes) -> tuple[s
         return expr, f"their arguments in {constant}"
     # The column moves to the end of the constructor, a keyword with the neutral default.
     parameter = block.init_params.pop(column)
-    block.init_params.append(f"{_parameter(parameter)}: float = 0.0")
+    block.init_params.append(f"{parameter_name(parameter)}: float = 0.0")
     builder = f"make_{name}"
     cls.constants.append(
         "\n".join(
@@ -374,10 +375,6 @@ def _guards(block: ClassModel, parameter: str) -> set[str] | None:
 def _table_header(block: ClassModel, names: list[str]) -> list[str]:
     text = f"The arguments of each {block.name}, stage by stage: ({', '.join(names)})."
     return ["# " + line for line in textwrap.wrap(text, 86)]
-
-
-def _parameter(text: str) -> str:
-    return text.split(":")[0].split("=")[0].strip()
 
 
 def _default(text: str) -> str | None:

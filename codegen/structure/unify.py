@@ -28,6 +28,7 @@ from .parameters import (
     Slot,
     argument_names,
     block_widths,
+    parameter_name,
     parameter_names,
     width_role,
     widths_first,
@@ -365,7 +366,7 @@ def _merge(
             return None
     n_decl = len(first.declarations)
     blocks = {  # block classes merged before this one (inner blocks), with their parameters
-        c.name: tuple(p.split(":")[0].split("=")[0].strip() for p in c.init_params)
+        c.name: tuple(parameter_name(p) for p in c.init_params)
         for c in session.classes
         if c.keras_class == "block"
     }

@@ -57,13 +57,14 @@ def _split_runs(found: list[Segment], instances: list[Segment]) -> list[Segment]
     template = instances[0]
     members = {id(s) for s in instances}
     tokens = [_token(c) for c in template.calls]
+    shortcut = {id(c) for c in optional_part(template)}  # never a step to leave out
     result: list[Segment] = []
     run: list[Segment] = []
     pieces: list[Segment] = []
 
     def flush() -> None:
         if run:
-            chosen = _best_split(run, template, tokens)
+            chosen = _best_split(run, template, tokens, shortcut)
             result.extend(chosen)
             pieces.extend(s for s in chosen if s.keys)
             run.clear()
@@ -86,7 +87,9 @@ def _split_runs(found: list[Segment], instances: list[Segment]) -> list[Segment]
     return result
 
 
-def _best_split(run: list[Segment], template: Segment, tokens: list[tuple]) -> list[Segment]:
+def _best_split(
+    run: list[Segment], template: Segment, tokens: list[tuple], shortcut: set[int]
+) -> list[Segment]:
     """The run with its best-scoring pieces joined (dynamic programming over split points)."""
     limit = len(template.calls) + MAX_INSERTED
     best: list[tuple[int, list]] = [(0, [])] * (len(run) + 1)
@@ -100,7 +103,7 @@ def _best_split(run: list[Segment], template: Segment, tokens: list[tuple]) -> l
                 break
             if run[start].entry is None:
                 break
-            keys = _match(calls, run[start].entry, template, tokens)
+            keys = _match(calls, run[start].entry, template, tokens, shortcut)
             if keys is None:
                 continue
             weight = 2 if name_prefix(calls) else 1
@@ -122,7 +125,9 @@ def _best_split(run: list[Segment], template: Segment, tokens: list[tuple]) -> l
     return result
 
 
-def _match(calls: list[Call], entry: Tensor, template: Segment, tokens: list[tuple]):
+def _match(
+    calls: list[Call], entry: Tensor, template: Segment, tokens: list[tuple], shortcut: set[int]
+):
     """Per-call keys when ``calls`` are the template with some steps left out and some
     added, else None."""
     mine = [_token(c) for c in calls]
@@ -137,7 +142,7 @@ def _match(calls: list[Call], entry: Tensor, template: Segment, tokens: list[tup
         return None
     if any(entry in c.inputs for c in calls if id(c) in inserted):
         return None  # a branch beside the block (a projection shortcut), not a step of it
-    if deleted & {id(c) for c in optional_part(template)}:
+    if deleted & shortcut:
         return None  # the template's shortcut branch: an optional part (kinds.py), not a step
     ours = _elided_signature(calls, entry, inserted)
     theirs = _elided_signature(template.calls, template.entry, deleted)
