@@ -58,7 +58,7 @@ def stage_builder(
         return None
     varying = [j for j, column in enumerate(columns) if len(set(map(repr, column))) > 1]
     given = {names[j]: columns[j] for j in varying}
-    function = _unique(
+    function = unique_name(
         f"make_{keras_snake_case(block_name)}_stage".replace("make_block_", "make_"), taken
     )
     first = _template(first_trees, given, own={j: names[j] for j in varying})
@@ -146,7 +146,8 @@ def _shape(tree: ast.expr) -> str:
     return ast.dump(blank)
 
 
-def _unique(wanted: str, taken: set[str]) -> str:
+def unique_name(wanted: str, taken: set[str]) -> str:
+    """``wanted``, else ``wanted2``, ``wanted3``... (the first not in ``taken``)."""
     candidate, number = wanted, 1
     while candidate in taken:
         number += 1

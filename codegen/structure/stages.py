@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from codegen.conversion.model import ClassModel, Statement, WeightEntry
 
-from .builders import stage_builder
+from .builders import stage_builder, unique_name
 from .parameters import parameter_name
 
 # ``self.<module>(<argument>)``: a block call; only the first of a stage may read more
@@ -81,7 +81,7 @@ def make_stages(
     removed: set[int] = set()
     group_declarations: dict[str, tuple[str, str]] = {}
     built = _built_stages(groups, cls, declared, block_classes)
-    for number, (kind, stages, rows) in enumerate(groups):
+    for group_index, (kind, stages, rows) in enumerate(groups):
         indices = [i for stage in stages for i in stage]
         attrs = [_attr(cls, i) for i in indices]
         # the block itself, not keras.ops calls written into its argument
@@ -103,7 +103,7 @@ def make_stages(
             name = names.pop(0)
             for position, attr in enumerate(attrs):
                 renamed[attr] = f"{name}.{position}"
-            expr = built.get(number) or (
+            expr = built.get(group_index) or (
                 "nn.Sequential(" + ", ".join(_compressed([declared[a] for a in attrs])) + ")"
             )
             comment = f"{_span(labels)}: {len(indices)} blocks"
@@ -139,8 +139,7 @@ def _built_stages(groups, cls, declared, block_classes) -> dict[int, str]:
         callees = {_BLOCK.match(declared[_attr(cls, i)]).group(1) for i in stages[0]}
         if kind == "stage" and len(callees) == 1:
             by_class.setdefault(callees.pop(), []).append(number)
-    taken = {c.split(" = ", 1)[0].splitlines()[-1] for c in cls.constants}
-    taken |= {m for c in cls.constants for m in re.findall(r"^def (\w+)", c, re.MULTILINE)}
+    taken = _module_names(cls)
     built: dict[int, str] = {}
     for block_name, numbers in by_class.items():
         stages = [[declared[_attr(cls, i)] for i in groups[n][1][0]] for n in numbers]
@@ -225,7 +224,7 @@ def _table(cls, name, stages, rows, declared, block_classes, classes) -> tuple[s
     block_name = _BLOCK.match(declared[_attr(cls, stages[0][0])]).group(1)
     block = block_classes[block_name]
     constant = name.upper()
-    taken = {c.split(" = ", 1)[0].splitlines()[-1] for c in cls.constants}
+    taken = _module_names(cls)
     while constant in taken:
         constant += "_"
     names = [parameter_name(p) for p in block.init_params]
@@ -452,11 +451,13 @@ def _progression(calls) -> tuple[str, bool] | None:
 def _unique_name(wanted: str, cls: ClassModel, used: set[str]) -> str:
     """``stages``, else ``stages2``, ``stages3``..."""
     taken = {attr for attr, _ in cls.declarations} | {attr for attr, _ in cls.buffers} | used
-    candidate, number = wanted, 1
-    while candidate in taken:
-        number += 1
-        candidate = f"{wanted}{number}"
-    return candidate
+    return unique_name(wanted, taken)
+
+
+def _module_names(cls: ClassModel) -> set[str]:
+    """The names the module-level code before ``cls`` defines (tables, builders)."""
+    names = {c.split(" = ", 1)[0].splitlines()[-1] for c in cls.constants}
+    return names | {m for c in cls.constants for m in re.findall(r"^def (\w+)", c, re.MULTILINE)}
 
 
 def _moved(entry: WeightEntry, renamed: dict[str, str]) -> WeightEntry:
