@@ -49,7 +49,7 @@ _PRESETS = {
 # Keras's uniform VarianceScaling draws that torch's initializers draw alike, where both
 # count the fans from the same shape: Glorot's limit sqrt(6 / (fan_in + fan_out)), He's
 # sqrt(6 / fan_in) (kaiming_uniform_'s default gain sqrt(2)), LeCun's sqrt(3 / fan_in) (a=1).
-_TORCHUNIFORM = {
+_TORCH_UNIFORM = {
     ("fan_avg", 1.0): "nn.init.xavier_uniform_({param})",
     ("fan_in", 2.0): "nn.init.kaiming_uniform_({param})",
     ("fan_in", 1.0): "nn.init.kaiming_uniform_({param}, a=1)",
@@ -484,7 +484,7 @@ def _init_lines(
         ):
             return None
         same_fans = _same_fan(facts, torch_shape, mode)
-        builtin = _TORCHUNIFORM.get((mode, scale)) if distribution == "uniform" else None
+        builtin = _TORCH_UNIFORM.get((mode, scale)) if distribution == "uniform" else None
         if same_fans and builtin:  # torch's own initializer draws exactly this
             return [builtin.format(param=param)]
         how = {"uniform": UNIFORM, "untruncated_normal": UNTRUNCATED}
