@@ -113,7 +113,9 @@ def render(results: dict) -> str:
             "",
             (
                 f"{note} Separate processes, alternated call by call. max rel diff: "
-                "max|Δ| / max(1, max|keras|)."
+                "max|Δ| / max(1, max|keras|). fused: the generated module after "
+                "`torch.fx.experimental.optimization.fuse` (Conv+BatchNorm folded, inference "
+                "only, as TensorFlow's graph folds them); its diff is to the unfused port."
             ),
             "",
         ]
@@ -122,13 +124,17 @@ def render(results: dict) -> str:
                 r["model"],
                 r["batch"],
                 _ms(r["times"]["generated"]),
+                _ms(r["times"]["generated_fused"]) if "generated_fused" in r["times"] else "",
                 _ms(r["times"]["keras"]),
                 f"**{r['ratio']:.3f}**",
+                f"{r['ratio_fused']:.3f}" if r.get("ratio_fused") is not None else "",
                 f"{r['max_abs_diff']:.1e}",
+                f"{r['fused_max_abs_diff']:.1e}" if r.get("fused_max_abs_diff") is not None else "",
             ]
             for r in results[key]
         ]
-        lines += _table(["model", "batch", "generated", "keras", "ratio", "max rel diff"], rows)
+        header = ["model", "batch", "generated", "fused", "keras", "ratio", "fused ratio"]
+        lines += _table([*header, "max rel diff", "fused diff"], rows)
     if "compile" in results:
         lines += ["## torch.compile (fullgraph=True) and torch.export", ""]
         for r in results["compile"]:

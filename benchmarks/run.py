@@ -193,9 +193,11 @@ class Suite:
                 # Untimed calls for 0.1 s after each switch of process: the other
                 # process's thread pools spin for a while after its call, and threads that
                 # went idle take scheduler ticks (~20 ms each here) to wake up.
+                fused = self.torch("derive", key="gen_f", like="gen", how="fuse")
                 stats = alternate(
                     {
                         "generated": self.timer("gen", warm=WARM),
+                        "generated_fused": self.timer("gen_f", warm=WARM),
                         "keras": lambda n=name, b=batch: self.keras(
                             "run", name=n, batch=b, warm=WARM
                         ),
@@ -210,9 +212,17 @@ class Suite:
                         "times": stats,
                         "max_abs_diff": max_diff(ours, theirs) / scale,
                         "ratio": ratio(stats["generated"], stats["keras"]),
+                        "ratio_fused": (
+                            None
+                            if fused.get("failed")
+                            else ratio(stats["generated_fused"], stats["keras"])
+                        ),
+                        "fused_max_abs_diff": (
+                            None if fused.get("failed") else fused["max_abs_diff"] / scale
+                        ),
                     }
                 )
-                self.drop("gen")
+                self.drop("gen", "gen_f")
         return rows
 
     def compiled(self, name: str, batch: int = 1) -> list[dict]:

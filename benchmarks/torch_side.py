@@ -70,7 +70,8 @@ def load_hand(key: str, name: str, like: str, layout: str = "channels_last") -> 
 
 def derive(key: str, like: str, how: str, dtype: str = "float32") -> dict:
     """A variant of case ``like``: ``compile`` (torch.compile, fullgraph), ``export``
-    (torch.export, then run), or ``cast`` (the module and input in ``dtype``). Returns the
+    (torch.export, then run), ``fuse`` (Conv+BatchNorm folded by torch.fx, inference only)
+    or ``cast`` (the module and input in ``dtype``). Returns the
     seconds the variant took to make (compiling: the first call) and its max |Δ| to ``like``."""
     module, x = _cases[like]
     start = time.perf_counter()
@@ -81,6 +82,16 @@ def derive(key: str, like: str, how: str, dtype: str = "float32") -> dict:
         with torch.no_grad():
             variant = torch.export.export(module, (x,)).module()
         _output(variant, x)
+    elif how == "fuse":
+        # Inference only: each Conv+BatchNorm pair folded into one convolution, as
+        # TensorFlow's graph optimiser folds them for predict_on_batch.
+        from torch.fx.experimental.optimization import fuse
+
+        try:
+            variant = fuse(copy.deepcopy(module))
+        except Exception as error:  # noqa: BLE001  (a module torch.fx cannot trace)
+            _cases[key] = _cases[like]
+            return {"seconds": None, "max_abs_diff": None, "failed": repr(error)[:200]}
     elif how == "cast":
         variant = copy.deepcopy(module).to(DTYPES[dtype])
         if x.is_floating_point():

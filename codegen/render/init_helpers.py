@@ -38,29 +38,43 @@ def variance_scaling_helper(used: set[str]) -> str:
     return "\n".join(lines)
 
 
-def fans_helper(depthwise: bool, vectors: bool) -> str:
+def fans_helper(depthwise: bool, vectors: bool, used: set[int] = frozenset({0, 1})) -> str:
     """``fans()``, counting a depthwise kernel's as Keras does where the model has one, and
-    a 1-D tensor's where one is drawn by its fans."""
-    doc = "Keras's (fan_in, fan_out) of a kernel in torch's (out, in, *kernel) layout"
-    lines = [f"def fans(tensor{', depthwise_groups=0' * depthwise}):"]
+    a 1-D tensor's where one is drawn by its fans; ``fan_in()`` or ``fan_out()`` where the
+    model reads only that one (``used``: 0, 1)."""
+    only = next(iter(used)) if len(used) == 1 else None
+    name = {0: "fan_in", 1: "fan_out"}.get(only, "fans")
+    what = {0: "fan_in", 1: "fan_out"}.get(only, "(fan_in, fan_out)")
+    lines = [f"def {name}(tensor{', groups=1' * depthwise}):"]
+    doc = f"Keras's {what} of a kernel in torch's (out, in, *kernel) layout"
     if depthwise:
         lines += [
             f'    """{doc}; a depthwise',
-            "    kernel counts its ``groups`` input channels, as Keras's (*kernel, channels,",
-            '    multiplier) shape does."""',
+            '    kernel\'s ``groups`` counts as in Keras\'s (*kernel, channels, multiplier) shape."""',
         ]
     else:
         lines.append(f'    """{doc}."""')
     if vectors:
-        lines += ["    if tensor.dim() < 2:", "        return tensor.numel(), tensor.numel()"]
-    lines.append("    receptive = tensor[0][0].numel()")
-    if depthwise:
+        vector = {0: "tensor.numel()", 1: "tensor.numel()"}.get(
+            only, "tensor.numel(), tensor.numel()"
+        )
+        lines += ["    if tensor.dim() < 2:", f"        return {vector}"]
+    receptive = "tensor[0][0].numel()"
+    fan_in = (
+        f"groups * tensor.shape[1] * {receptive}" if depthwise else f"tensor.shape[1] * {receptive}"
+    )
+    fan_out = (
+        f"tensor.shape[0] // groups * {receptive}"
+        if depthwise
+        else f"tensor.shape[0] * {receptive}"
+    )
+    if only == 0:
+        lines.append(f"    return {fan_in}")
+    elif only == 1:
+        lines.append(f"    return {fan_out}")
+    else:
         lines += [
-            "    if depthwise_groups:",
-            (
-                "        return depthwise_groups * receptive,"
-                " tensor.shape[0] // depthwise_groups * receptive"
-            ),
+            f"    receptive = {receptive}",
+            f"    return {fan_in.replace(receptive, 'receptive')}, {fan_out.replace(receptive, 'receptive')}",
         ]
-    lines.append("    return tensor.shape[1] * receptive, tensor.shape[0] * receptive")
     return "\n".join(lines)

@@ -121,8 +121,19 @@ def reset_parameters(
         vectors = any(
             d.rule and "fans(" in " ".join(d.rule) and len(d.entry.array.shape) < 2 for d in draws
         )
-        helpers.append(fans_helper(".groups)" in text, vectors))
+        used = {int(i) for i in re.findall(r"\bfans\(.*?\)\[(\d)\]", text)}
+        if re.search(r"\bfans\((?:[^()]|\([^()]*\))*\)(?!\[)", text):
+            used = {0, 1}  # sum(fans(...)): both
+        helpers.append(fans_helper(".groups)" in text, vectors, used))
+        if len(used) == 1:
+            name = "fan_in" if used == {0} else "fan_out"
+            body = [_one_fan(line, name) for line in body]
     return method("def reset_parameters(self) -> None:", _DOC, body, no_grad=True), helpers
+
+
+def _one_fan(line: str, name: str) -> str:
+    """``fans(w, g)[1]`` -> ``fan_out(w, g)``."""
+    return re.sub(r"\bfans\(((?:[^()]|\([^()]*\))*)\)\[\d\]", rf"{name}(\1)", line)
 
 
 def _is_zero_companion(entry: WeightEntry) -> bool:
@@ -178,6 +189,11 @@ def _by_kind(draws: list[_Draw], modules: ModuleTree) -> tuple[list[str], set[st
             rules[(kind, False)] = rules.pop((kind, True))
         elif grouped and rules.get((kind, False)) == rules[(kind, grouped)]:
             del rules[(kind, grouped)]
+        elif grouped and (kind, False) in rules:
+            merged = _with_grouped(rules[(kind, False)], rules[(kind, True)], kind, modules)
+            if merged is not None:
+                rules[(kind, False)] = merged
+                del rules[(kind, True)]
     # One branch per set of rules; a module meets the first branch its class passes (the
     # grouped convolutions' branch first).
     branches: dict[tuple, list[str]] = {}
@@ -208,7 +224,9 @@ def _by_kind(draws: list[_Draw], modules: ModuleTree) -> tuple[list[str], set[st
             d = wanted.get(_key(path, name))
             if d is None:
                 return [], set()  # the loop would draw what Keras does not: one line each
-            if d.rule == rule:
+            if d.rule == rule or (
+                path not in modules.grouped and d.rule == _ungrouped({name: rule})[name]
+            ):
                 covered.add(d.entry.key)
                 examples[hit].setdefault(name, d)
     lines = []
@@ -225,6 +243,30 @@ def _by_kind(draws: list[_Draw], modules: ModuleTree) -> tuple[list[str], set[st
                 chosen[name], examples[i].get(name), name, "module", name in optional[i]
             )
     return (["for module in self.modules():", *lines] if lines else []), covered
+
+
+def _with_grouped(plain: dict, grouped: dict, kind: str, modules: ModuleTree) -> dict | None:
+    """One set of rules for the grouped and ungrouped modules of a kind, where they differ
+    only in ``fans(kernel, module.groups)`` (which counts an ungrouped kernel's fans too) and
+    in tensors the grouped modules lack (a depthwise kernel without bias); else None."""
+    merged = dict(plain)
+    for name, rule in grouped.items():
+        if name in plain and plain[name] != _ungrouped({name: rule})[name]:
+            return None
+        merged[name] = rule
+    paths = [p for p, k in modules.kinds.items() if k == kind and p in modules.grouped]
+    owned = {n for p in paths for n in modules.tensors.get(p, [])}
+    if any(name in owned and name not in grouped for name in plain):
+        return None
+    return merged
+
+
+def _ungrouped(chosen: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """The rules with ``fans(kernel, module.groups)`` as an ungrouped kernel counts them."""
+    suffix = f", {_MODULE}.groups)"
+    return {
+        name: tuple(line.replace(suffix, ")") for line in rule) for name, rule in chosen.items()
+    }
 
 
 # Normalisation modules whose own reset_parameters() draws what Keras's defaults draw.

@@ -97,7 +97,7 @@ def _class_view(cls: ClassModel) -> dict:
         "name": cls.name,
         "constants": cls.constants,
         "docstring": comment_text(doc) + (cls.docstring and "\n\n    " + cls.docstring),
-        "declarations": cls.declarations,
+        "init_body": _init_body(cls),
         "init_params": cls.init_params,
         "buffers": cls.buffers,
         "init_lines": [],
@@ -107,6 +107,32 @@ def _class_view(cls: ClassModel) -> dict:
         "return_annotation": annotation,
         "returns": returns,
     }
+
+
+_GUARDED = re.compile(r"^(?P<expr>.+) if (?P<flag>(?:self\.)?use_\w+) else None$")
+
+
+def _init_body(cls: ClassModel) -> list[str]:
+    """``self.attr = expr`` lines; two or more optional modules in a row under one flag are
+    built under one ``if use_x:`` (not a conditional expression each)."""
+    flags = {p.split(":")[0].split("=")[0].strip() for p in cls.init_params}
+    flags |= {f"self.{attr}" for attr, _ in cls.declarations}
+    guarded = [_GUARDED.match(expr) for _, expr in cls.declarations]
+    flag_of = [m["flag"] if m and m["flag"] in flags else None for m in guarded]
+    lines: list[str] = []
+    for index, (attr, expr) in enumerate(cls.declarations):
+        flag = flag_of[index]
+        run = flag is not None and (
+            (index and flag_of[index - 1] == flag)
+            or (index + 1 < len(flag_of) and flag_of[index + 1] == flag)
+        )
+        if not run:
+            lines.append(f"self.{attr} = {expr}")
+            continue
+        if not index or flag_of[index - 1] != flag:
+            lines.append(f"if {flag}:")
+        lines.append(f"    self.{attr} = {guarded[index]['expr']}")
+    return lines
 
 
 def _permutes_inputs(top) -> bool:

@@ -20,7 +20,7 @@ from codegen.ir.graph import Call, Graph, Layer
 from codegen.ir.naming import own_class_name
 
 from .blocks import BlockKind, Segment, name_prefix, segment_signature, segments
-from .nest import InnerBlock, inner_key, nest_kind
+from .nest import InnerBlock, inner_key, nest_kind, renumbered
 
 _COUNTER = re.compile(r"_\d+$")
 _NUMBERED = re.compile(r"^(\d+)_([A-Za-z]\w*)$")
@@ -90,7 +90,8 @@ def block_graph(
                 chain_labels = [labels[id(c)] for c in model.optional]
                 by_call.update(zip(map(id, segment.optional), chain_labels))
                 label_lists.append([by_call[id(c)] for c in segment.calls])
-            nested = _nest(instances, label_lists, (inner_blocks, skip))
+            renumber = not group.optional_labels
+            nested = _nest(instances, label_lists, (inner_blocks, skip), renumber)
             for segment, inside in zip(instances, nested):
                 layer = _nested_layer(segment, inside, name, _input_names(graph))
                 replaced[id(segment.calls[0])] = (segment, layer)
@@ -206,12 +207,19 @@ def side_inputs(segment: Segment) -> list:
 
 
 def _nest(
-    instances: list[Segment], labels: list[list[str]], inner: tuple[list[InnerBlock], frozenset]
+    instances: list[Segment],
+    labels: list[list[str]],
+    inner: tuple[list[InnerBlock], frozenset],
+    renumber: bool = False,
 ) -> list[tuple[list[Call], list[str], list[InnerBlock]]]:
     """The instances' calls and labels with their inner blocks (a squeeze-excite) nested
     once more, added to ``inner[0]`` unless ``inner[1]`` skips them."""
     nested = nest_kind([(s.calls, ls, s.entry) for s, ls in zip(instances, labels)], inner[1])
     inner[0].extend(b for _, _, found in nested for b in found)
+    gates = {b.attribute for _, _, found in nested for b in found if b.attribute == "gate"}
+    if renumber and gates and len({tuple(ls) for _, ls, _ in nested}) == 1:
+        # an unnamed gate took some numbered roles: the outer block's count anew (conv1, conv2)
+        nested = [(calls, renumbered(ls), found) for calls, ls, found in nested]
     return nested
 
 

@@ -7,7 +7,9 @@ output widths become ``in_channels`` and ``out_channels`` wherever they appear.
 
 from __future__ import annotations
 
+import ast
 import inspect
+import re
 import tokenize
 from dataclasses import dataclass
 
@@ -183,3 +185,31 @@ def parameter_names(
         used.add(name)
         names.append(name)
     return names
+
+
+def join_tuple_parameters(block: ClassModel, arguments: list[list[str]]) -> None:
+    """A tuple written of parameters only, ``nn.ZeroPad2d((pad, pad_2, pad, pad_2))``, where
+    they are read nowhere else, becomes one parameter holding the tuple (in place)."""
+    names = [parameter_name(p) for p in block.init_params]
+    texts = [expr for _, expr in block.declarations] + [s.expr for s in block.statements]
+    for d, (attr, expr) in enumerate(block.declarations):
+        for node in ast.walk(ast.parse(expr, mode="eval")):
+            if not isinstance(node, ast.Tuple) or len(node.elts) < 2:
+                continue
+            parts = [e.id if isinstance(e, ast.Name) else None for e in node.elts]
+            if None in parts or not set(parts) <= set(names) or len(set(parts)) < 2:
+                continue
+            uses = sum(len(re.findall(rf"\b{p}\b", t)) for t in texts for p in set(parts))
+            if uses != len(parts):
+                continue
+            positions = [names.index(p) for p in dict.fromkeys(parts)]
+            for row in arguments:
+                values = dict(zip(names, row))
+                row[positions[0]] = f"({', '.join(values[p] for p in parts)})"
+                for position in sorted(positions[1:], reverse=True):
+                    del row[position]
+            segment = ast.get_source_segment(expr, node)
+            block.declarations[d] = (attr, expr.replace(segment, parts[0], 1))
+            for position in sorted(positions[1:], reverse=True):
+                del block.init_params[position]
+            return join_tuple_parameters(block, arguments)  # the next tuple, if any

@@ -20,6 +20,14 @@ from dataclasses import replace
 from codegen.conversion.model import ClassModel, Statement, WeightEntry
 
 from .builders import stage_builder, unique_name
+from .columns import (
+    compute_flags,
+    compute_widths,
+    derived_flags,
+    derived_widths,
+    guards,
+    unread_as_none,
+)
 from .parameters import parameter_name
 
 # ``self.<module>(<argument>)``: a block call; only the first of a stage may read more
@@ -199,7 +207,7 @@ def _table_rows(stages, cls, declared, block_classes) -> list[list[list[str]]] |
             call = ast.parse(declared[_attr(cls, index)], mode="eval").body
             values = [a for a in call.args]
             given = {k.arg: k.value for k in call.keywords}
-            if any(not isinstance(v, ast.Constant) for v in [*values, *given.values()]):
+            if not all(map(_literal, [*values, *given.values()])):
                 return None
             arguments = []
             for position, (name, default) in enumerate(parameters):
@@ -231,20 +239,36 @@ def _table(cls, name, stages, rows, declared, block_classes, classes) -> tuple[s
     only = _only_in(block_name, [cls, *classes], rows)
     by_index = _index_linear(rows, names, block) if only else None
     column = None if by_index is None else by_index[0]
-    kept = [n for j, n in enumerate(names) if j != column]
-    stripped = [[[a for j, a in enumerate(r) if j != column] for r in stage] for stage in rows]
+    derived: dict[int, str] = {}
+    if only:
+        unread_as_none(rows, names, block)
+        derived = derived_flags(rows, names, block)
+        compute_flags(block, {names[j]: expr for j, expr in derived.items()})
+        widths = derived_widths(rows, names, block)
+        compute_widths(block, {names[j]: expr for j, expr in widths.items()})
+        derived.update(widths)
+    plain_names = [n for j, n in enumerate(names) if j not in derived]
+    plain_rows = [
+        [[a for j, a in enumerate(r) if j not in derived] for r in stage] for stage in rows
+    ]
+    kept = [n for j, n in enumerate(names) if j != column and j not in derived]
+    stripped = [
+        [[a for j, a in enumerate(r) if j != column and j not in derived] for r in stage]
+        for stage in rows
+    ]
     runs = [_runs(stage) for stage in stripped]
     # Table lines either way; runs take a longer header and builder (a function with a
     # computed column).
-    plain_lines = sum(len(stage) + (len(stage) > 1) for stage in rows)
-    run_lines = sum(len(stage) + (len(stage) > 1) for stage in runs) + 6 + 12 * (column is not None)
-    if run_lines >= plain_lines or all(count == 1 for stage in runs for _, count in stage):
-        lines = [*_table_header(block, names), f"{constant} = ("]
-        for row in rows:
-            lines.append("    (")
-            lines.extend(f"        ({_tuple(arguments)})," for arguments in row)
-            lines.append("    ),")
-        lines.append(")")
+    plain = [_stage_line([f"({_tuple(arguments)})" for arguments in row]) for row in plain_rows]
+    run_items = [[f"(({_tuple(a)}), {count})" for a, count in stage] for stage in runs]
+    run_text = [_stage_line(items) for items in run_items]
+    plain_lines = sum(map(_line_count, plain))
+    run_lines = sum(map(_line_count, run_text)) + 6 + 12 * (column is not None)
+    # A computed column says more than its values (the schedule, not its digits): worth a
+    # few lines more.
+    slack = 3 if column is not None else 0
+    if run_lines > plain_lines + slack or all(count == 1 for stage in runs for _, count in stage):
+        lines = [*_table_header(block, plain_names), f"{constant} = (", *plain, ")"]
         cls.constants.append("\n".join(lines))
         expr = (
             f"nn.Sequential(*[nn.Sequential(*[{block_name}(*arguments) for arguments in stage])"
@@ -257,12 +281,8 @@ def _table(cls, name, stages, rows, declared, block_classes, classes) -> tuple[s
     )
     if column is not None:
         text += f" {names[column]} grows with the block's index: {by_index[1]}."
-    lines = ["# " + line for line in textwrap.wrap(text, 86)] + [f"{constant} = ("]
-    for stage in runs:
-        lines.append("    (")
-        lines.extend(f"        (({_tuple(arguments)}), {count})," for arguments, count in stage)
-        lines.append("    ),")
-    lines.append(")")
+    lines = ["# " + line for line in textwrap.wrap(text, 86)]
+    lines += [f"{constant} = (", *run_text, ")"]
     cls.constants.append("\n".join(lines))
     if column is None:
         expr = (
@@ -271,7 +291,8 @@ def _table(cls, name, stages, rows, declared, block_classes, classes) -> tuple[s
         )
         return expr, f"their arguments in {constant}"
     # The column moves to the end of the constructor, a keyword with the neutral default.
-    parameter = block.init_params.pop(column)
+    parameter = next(p for p in block.init_params if parameter_name(p) == names[column])
+    block.init_params.remove(parameter)
     block.init_params.append(f"{parameter_name(parameter)}: float = 0.0")
     builder = f"make_{name}"
     cls.constants.append(
@@ -294,6 +315,24 @@ def _table(cls, name, stages, rows, declared, block_classes, classes) -> tuple[s
         )
     )
     return f"{builder}({constant})", f"their arguments in {constant}"
+
+
+def _literal(node: ast.expr) -> bool:
+    """A number, string, bool or None, or a tuple of them (a padding)."""
+    if isinstance(node, ast.Tuple):
+        return all(isinstance(e, ast.Constant) for e in node.elts)
+    return isinstance(node, ast.Constant)
+
+
+def _stage_line(items: list[str]) -> str:
+    """One stage of the table as one line; black leaves it so where it fits (no trailing
+    comma inside), else writes one block per line."""
+    return f"    ({_tuple(items)}),"
+
+
+def _line_count(line: str) -> int:
+    """Lines black makes of one stage line of the table."""
+    return 1 if len(line) <= 88 else line.count("), (") + 3
 
 
 def _tuple(arguments: list[str]) -> str:
@@ -329,46 +368,34 @@ def _index_linear(rows, names: list[str], block: ClassModel) -> tuple[int, str] 
     every step that reads the column may hold any value. (column, expression)."""
     blocks = [r for stage in rows for r in stage]
     n = len(blocks)
-    for j, name in enumerate(names):
+    for j in range(len(names)):
         try:
             values = [float(r[j]) for r in blocks]
         except ValueError:
             continue
         if not all("." in r[j] or "e" in r[j] for r in blocks) or len(set(values)) < 3:
             continue
-        last = n - 1
-        rate = float(f"{values[last] * n / last:.10g}")
-        misses = [b for b in range(n) if rate * b / n != values[b]]
-        guards = _guards(block, name) if misses else set()
-        if guards is None or len(misses) > len(rows):  # no more than one filler per stage
-            continue
-        if not guards <= set(names):
-            continue
-        flags = [names.index(g) for g in guards]
-        if not all(blocks[b][f] == "False" for b in misses for f in flags):
-            continue
-        return j, f"{rate!r} * index / {n}"
+        # The rate from any block (the last may be a filler, where its step is left out).
+        for rate in dict.fromkeys(float(f"{values[b] * n / b:.10g}") for b in range(n - 1, 0, -1)):
+            if _fills_only_unread(rate, values, rows, names, block, j):
+                return j, f"{rate!r} * index / {n}"
     return None
 
 
-def _guards(block: ClassModel, parameter: str) -> set[str] | None:
-    """The ``use_*`` flags every use of ``parameter`` in ``block`` runs under (all of them
-    False: the value is never read), or None when some use runs unconditionally."""
-    used = re.compile(rf"\b{re.escape(parameter)}\b")
-    guards: set[str] = set()
-    for statement in block.statements:
-        if used.search(statement.expr):
-            if not statement.guard.startswith("self.use_"):
-                return None
-            guards.add(statement.guard.removeprefix("self."))
-    for attr, expr in block.declarations:
-        if attr == parameter or not used.search(expr):
-            continue  # ``self.drop_rate = drop_rate`` only stores it
-        optional = re.search(r"\bif (use_\w+)\s+else None$", expr)
-        if optional is None:
-            return None
-        guards.add(optional.group(1))
-    return guards or None
+def _fills_only_unread(rate: float, values, rows, names, block: ClassModel, j: int) -> bool:
+    """Whether every block off ``rate * index / n`` is a filler: the column unread there."""
+    blocks = [r for stage in rows for r in stage]
+    n = len(blocks)
+    misses = [b for b in range(n) if rate * b / n != values[b]]
+    if len(misses) > len(rows):  # no more than one filler per stage
+        return False
+    if not misses:
+        return True
+    flags = guards(block, names[j])
+    if flags is None or not flags <= set(names):
+        return False
+    columns = [names.index(g) for g in flags]
+    return all(blocks[b][f] == "False" for b in misses for f in columns)
 
 
 def _table_header(block: ClassModel, names: list[str]) -> list[str]:

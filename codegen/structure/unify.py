@@ -28,6 +28,7 @@ from .parameters import (
     Slot,
     argument_names,
     block_widths,
+    join_tuple_parameters,
     parameter_name,
     parameter_names,
     width_role,
@@ -83,6 +84,7 @@ def unify(session: Session, kinds: list[GroupedKind]) -> tuple[list[GroupedKind]
             failed.append(kind)
             continue
         unified, arguments = merged
+        join_tuple_parameters(unified, arguments)
         if filled is not None:
             taken = set(unified.init_params) | {a for a, _ in unified.declarations}
             flags = flag_names(filled, filled.union, taken)

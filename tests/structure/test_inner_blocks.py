@@ -61,6 +61,11 @@ def test_unnamed_gate_is_found_from_its_structure(tmp_path):
     assert "class Gate(nn.Module):" in source
     assert re.search(r"self\.gate = Gate\(", source)
     assert any(".gate." in key for key in keys)
+    # roles are counted within each class: the gate's convolutions and the block's own
+    gate = source[source.index("class Gate") : source.index("class Block")]
+    block = source[source.index("class Block") :]
+    assert "self.conv1 = " in gate and "self.conv2 = " in gate and "conv3" not in gate
+    assert "self.conv2 = " in block and "conv4" not in block
 
 
 def test_flat_form_keeps_every_layer():
