@@ -102,10 +102,11 @@ def keras1_layer(class_name: str, config: dict) -> tuple[str, dict, str | None]:
         out["use_bias"] = layer.take("bias", True)
         return (*layer.finish("Dense"), None)
     if class_name == "TimeDistributedDense":  # Keras 1's Dense at each step
-        dense_name, dense_config, _ = keras1_layer("Dense", dict(config, name=config.get("name")))
+        dense_name, dense_config, _ = keras1_layer("Dense", config)
+        own = _own_options(dense_config)
         dense_config.pop("batch_input_shape", None)
         inner = {"class_name": dense_name, "config": dense_config}
-        return "TimeDistributed", {**_own_options(dense_config), "layer": inner}, None
+        return "TimeDistributed", {**own, "layer": inner}, None
     if class_name == "Flatten":
         out["data_format"] = "channels_last"  # Keras 1 flattens in memory order
         return (*layer.finish("Flatten"), None)
