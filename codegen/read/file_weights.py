@@ -124,7 +124,11 @@ class WeightLoading:
         if spec.keras1_kernel:
             arrays = {k: keras1_weights(spec.keras1_kernel, k, v) for k, v in arrays.items()}
         if self.theano:
-            arrays = {k: from_theano(spec.class_name, k, v) for k, v in arrays.items()}
+            kind = spec.class_name
+            inner = spec.config.get("layer") if kind == "TimeDistributed" else None
+            if isinstance(inner, dict):  # Keras 2 flipped the wrapped layer's kernel
+                kind = str(inner.get("class_name"))
+            arrays = {k: from_theano(kind, k, v) for k, v in arrays.items()}
         return arrays
 
     def _load_nested_legacy(self, stored: list, model_name: str) -> None:

@@ -1,41 +1,27 @@
 """Keras 1.x (2016-2017) layer configs in the form Keras 2 gave them, as Keras 2's own
 loader rewrote them (its ``legacy`` interfaces and ``preprocess_weights_for_loading``).
 
-Keras 1 names what Keras 2 renamed (``Convolution2D(nb_filter, nb_row, nb_col,
-border_mode, subsample, dim_ordering)``, ``Dense(output_dim)``, ``Dropout(p)``, ``init``,
-``W_regularizer``, ``bias``) and merges tensors with one ``Merge(mode=...)`` layer; its
-recurrent layers keep one weight per gate (fused here by :func:`keras1_stored`). Its
-convolution kernels follow ``dim_ordering``: ``"th"`` stores ``(filters, channels, rows,
-cols)``, transposed here to Keras 2's ``(rows, cols, channels, filters)``
-(:func:`keras1_weights`); Theano's flipped kernels are flipped back as for Keras 2 files.
-A Keras 1 class or option outside this table raises :class:`InputError` naming it.
+Keras 1 names what Keras 2 renamed (``Dense(output_dim)``, ``Dropout(p)``,
+``GaussianNoise(sigma)``, ``UpSampling1D(length)``, ``init``, ``W_regularizer``, ``bias``)
+and merges tensors with one ``Merge(mode=...)`` layer; its recurrent layers keep one weight
+per gate (fused here by :func:`keras1_stored`, a Bidirectional's two halves each). Its
+convolutions, pooling and spatial layers are in :mod:`codegen.read.keras1_convolutions`
+(with their kernels' layouts, :func:`keras1_weights`); Theano's flipped kernels are flipped
+back as for Keras 2 files. A Keras 1 class or option outside these tables raises
+:class:`InputError` naming it.
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 
 from codegen.errors import InputError
 
-_DATA_FORMATS = {"th": "channels_first", "tf": "channels_last"}
-_PADDINGS = ("valid", "same")
-# Keys every Keras 1 layer may carry, with their Keras 2 names (None: dropped, no effect at
-# inference).
-_COMMON = {
-    "name": "name",
-    "trainable": "trainable",
-    "batch_input_shape": "batch_input_shape",
-    "input_dtype": "dtype",
-    "init": None,  # Keras 1 initializer names; a ported model keeps its trained values
-    "inner_init": None,
-    "W_regularizer": None,
-    "b_regularizer": None,
-    "activity_regularizer": None,
-    "W_constraint": None,
-    "b_constraint": None,
-    "input_dim": None,
-    "input_length": None,
-}
+from .keras1_convolutions import ORDERLESS, REWRITES, keras1_kernel
+from .keras1_options import DATA_FORMATS, Keras1Layer
+
 _MERGE_MODES = {
     "concat": "Concatenate",
     "sum": "Add",
@@ -43,109 +29,94 @@ _MERGE_MODES = {
     "ave": "Average",
     "max": "Maximum",
 }
-
-
-class Keras1Layer:
-    """One Keras 1 layer config being rewritten: take its keys, then check none is left."""
-
-    def __init__(self, class_name: str, config: dict, keep: tuple[str, ...] = ()) -> None:
-        self.class_name = class_name
-        self.left = dict(config)
-        self.out: dict = {}
-        for key, new in _COMMON.items():
-            if key in self.left and key not in keep:
-                value = self.left.pop(key)
-                if new is not None:
-                    self.out[new] = value
-
-    def take(self, key: str, default=None):
-        return self.left.pop(key, default)
-
-    def refuse(self, what: str) -> InputError:
-        return InputError(f"Keras 1 layer {self.class_name} with {what}: not supported")
-
-    def data_format(self) -> str:
-        ordering = self.take("dim_ordering", "tf")
-        if ordering not in _DATA_FORMATS:
-            raise self.refuse(f"dim_ordering={ordering!r}")
-        return _DATA_FORMATS[ordering]
-
-    def padding(self) -> str:
-        mode = self.take("border_mode", "valid")
-        if mode not in _PADDINGS:
-            raise self.refuse(f"border_mode={mode!r}")
-        return mode
-
-    def finish(self, class_name: str) -> tuple[str, dict]:
-        if self.left:
-            raise self.refuse(f"option(s) {sorted(self.left)}")
-        return class_name, self.out
+# Keras 1 classes with nothing to become here, and why.
+_REFUSED = {
+    "Highway": "Keras 2 kept it only as a deprecated legacy layer; Keras 3 has none",
+    "MaxoutDense": "Keras 2 kept it only as a deprecated legacy layer; Keras 3 has none",
+    "ParametricSoftplus": "Keras 2 removed it (keras-contrib); Keras 3 has none",
+    "SReLU": "Keras 2 removed it (keras-contrib); Keras 3 has none",
+    "LocallyConnected1D": "the converter has no LocallyConnected layers",
+    "LocallyConnected2D": "the converter has no LocallyConnected layers",
+    "ConvLSTM2D": "its Keras 1 weights are not read here",
+}
+_NEEDED = object()  # an option without a default
+# Keras 1 options that keep their name and meaning in Keras 2, per class, with defaults.
+_SAME = {
+    "Reshape": {"target_shape": _NEEDED},
+    "Permute": {"dims": _NEEDED},
+    "RepeatVector": {"n": _NEEDED},
+    "Masking": {"mask_value": 0.0},
+    "ActivityRegularization": {"l1": 0.0, "l2": 0.0},
+    "LeakyReLU": {"alpha": 0.3},
+    "ELU": {"alpha": 1.0},
+    "ThresholdedReLU": {"theta": 1.0},
+    "Activation": {"activation": _NEEDED},
+    "Lambda": {
+        "function": _NEEDED,
+        "function_type": "lambda",
+        "output_shape": None,
+        "output_shape_type": "raw",
+        "arguments": {},
+    },
+}
+# Keras 1 dropout and noise layers: (Keras 1 option, Keras 2 option).
+_NOISE = {
+    "Dropout": ("p", "rate"),
+    "SpatialDropout1D": ("p", "rate"),
+    "SpatialDropout2D": ("p", "rate"),
+    "SpatialDropout3D": ("p", "rate"),
+    "GaussianDropout": ("p", "rate"),
+    "GaussianNoise": ("sigma", "stddev"),
+}
 
 
 def keras1_layer(class_name: str, config: dict) -> tuple[str, dict, str | None]:
     """``(Keras 2 class name, Keras 2 config, kernel_order)``; ``kernel_order`` says how a
-    Keras 1 kernel is laid out ("th", "conv1d") where it differs from Keras 2's."""
+    Keras 1 layer's weights differ from Keras 2's ("th", "conv1d:...", "recurrent:LSTM",
+    ...; see :func:`keras1_stored` and :func:`keras1_weights`)."""
+    if class_name in _REFUSED:
+        raise InputError(
+            f"Keras 1 layer class {class_name}: not supported ({_REFUSED[class_name]})"
+        )
     keep = ("input_dim", "input_length") if class_name == "Embedding" else ()
     layer = Keras1Layer(class_name, config, keep)
     out = layer.out
-    order = None
+    if class_name in REWRITES:
+        return REWRITES[class_name](layer)
+    if class_name in _SAME:
+        for key, default in _SAME[class_name].items():
+            out[key] = layer.need(key) if default is _NEEDED else layer.take(key, default)
+        return (*layer.finish(class_name), None)
+    if class_name in _NOISE:
+        old, new = _NOISE[class_name]
+        out[new] = layer.take(old, 0.0)
+        if class_name in ("SpatialDropout2D", "SpatialDropout3D") and "dim_ordering" in layer.left:
+            out["data_format"] = layer.data_format()
+        return (*layer.finish(class_name), None)
     if class_name == "InputLayer":
         layer.take("sparse")
         return (*layer.finish("InputLayer"), None)
     if class_name == "Dense":
-        out["units"] = layer.take("output_dim")
+        out["units"] = layer.need("output_dim")
         out["activation"] = layer.take("activation", "linear")
         out["use_bias"] = layer.take("bias", True)
         return (*layer.finish("Dense"), None)
-    if class_name in ("Convolution2D", "Conv2D"):
-        out["filters"] = layer.take("nb_filter")
-        out["kernel_size"] = [layer.take("nb_row"), layer.take("nb_col")]
-        out["strides"] = list(layer.take("subsample", (1, 1)))
-        out["padding"] = layer.padding()
-        out["data_format"] = layer.data_format()
-        out["activation"] = layer.take("activation", "linear")
-        out["use_bias"] = layer.take("bias", True)
-        order = "th" if out["data_format"] == "channels_first" else None
-        return (*layer.finish("Conv2D"), order)
-    if class_name in ("Convolution1D", "Conv1D"):
-        out["filters"] = layer.take("nb_filter")
-        out["kernel_size"] = [layer.take("filter_length")]
-        out["strides"] = [layer.take("subsample_length", 1)]
-        out["padding"] = layer.padding()
-        out["activation"] = layer.take("activation", "linear")
-        out["use_bias"] = layer.take("bias", True)
-        return (*layer.finish("Conv1D"), "conv1d")
-    if class_name in ("MaxPooling2D", "AveragePooling2D"):
-        out["pool_size"] = list(layer.take("pool_size", (2, 2)))
-        strides = layer.take("strides")
-        out["strides"] = out["pool_size"] if strides is None else list(strides)
-        out["padding"] = layer.padding()
-        out["data_format"] = layer.data_format()
-        return (*layer.finish(class_name), None)
-    if class_name in ("MaxPooling1D", "AveragePooling1D"):
-        out["pool_size"] = [layer.take("pool_length", 2)]
-        stride = layer.take("stride")
-        out["strides"] = out["pool_size"] if stride is None else [stride]
-        out["padding"] = layer.padding()
-        return (*layer.finish(class_name), None)
-    if class_name == "ZeroPadding2D":
-        padding = list(layer.take("padding", (1, 1)))
-        if len(padding) == 2:
-            padding = [[padding[0]] * 2, [padding[1]] * 2]
-        elif len(padding) == 4:  # (top, bottom, left, right)
-            padding = [padding[:2], padding[2:]]
-        out["padding"] = padding
-        out["data_format"] = layer.data_format()
-        return (*layer.finish("ZeroPadding2D"), None)
+    if class_name == "TimeDistributedDense":  # Keras 1's Dense at each step
+        dense_name, dense_config, _ = keras1_layer("Dense", config)
+        own = _own_options(dense_config)
+        dense_config.pop("batch_input_shape", None)
+        inner = {"class_name": dense_name, "config": dense_config}
+        return "TimeDistributed", {**own, "layer": inner}, None
     if class_name == "Flatten":
         out["data_format"] = "channels_last"  # Keras 1 flattens in memory order
         return (*layer.finish("Flatten"), None)
-    if class_name == "Dropout":
-        out["rate"] = layer.take("p", 0.0)
-        return (*layer.finish("Dropout"), None)
-    if class_name == "Activation":
-        out["activation"] = layer.take("activation")
-        return (*layer.finish("Activation"), None)
+    if class_name == "PReLU":
+        shared = layer.take("shared_axes")
+        if isinstance(shared, list) and shared and shared != [None]:
+            # Keras 1 counted them in the input's shape without its batch axis.
+            out["shared_axes"] = [int(axis) + 1 for axis in shared]
+        # Its one weight ``<name>_alphas`` is Keras 2's alpha, in the same shape.
+        return (*layer.finish("PReLU"), None)
     if class_name == "Embedding":
         out["input_dim"] = layer.take("input_dim")
         out["output_dim"] = layer.take("output_dim")
@@ -159,15 +130,41 @@ def keras1_layer(class_name: str, config: dict) -> tuple[str, dict, str | None]:
         out["axis"] = layer.take("axis", -1)
         out["epsilon"] = layer.take("epsilon", 1e-3)
         out["momentum"] = layer.take("momentum", 0.99)
-        for key in ("beta_init", "gamma_init", "gamma_regularizer", "beta_regularizer"):
-            layer.take(key)
+        layer.drop("beta_init", "gamma_init", "gamma_regularizer", "beta_regularizer")
         # Its running_std holds the moving variance, as Keras 2's moving_variance.
         return (*layer.finish("BatchNormalization"), None)
     if class_name in _RECURRENT:
         return _recurrent(layer, class_name)
+    if class_name in ("TimeDistributed", "Bidirectional"):
+        return _wrapper(layer)
     if class_name == "Merge":
         return (*_merge(layer), None)
     raise InputError(f"Keras 1 layer class {class_name}: not supported (re-save it with Keras 2)")
+
+
+def _own_options(config: dict) -> dict:
+    """A wrapper's own options: the wrapped layer's name, trainability and input shape."""
+    keys = ("name", "trainable", "batch_input_shape", "dtype")
+    return {k: config[k] for k in keys if k in config}
+
+
+def _wrapper(layer: Keras1Layer) -> tuple[str, dict, str | None]:
+    inner = layer.take("layer")
+    if not isinstance(inner, dict) or not isinstance(inner.get("config"), dict):
+        raise layer.refuse("no wrapped layer")
+    kind = inner.get("class_name")
+    if kind in ("Sequential", "Model", "TimeDistributed", "Bidirectional"):
+        raise layer.refuse(f"a wrapped {kind}")
+    if layer.class_name == "Bidirectional" and kind not in _RECURRENT:
+        raise layer.refuse(f"a wrapped {kind}")
+    name, config, order = keras1_layer(str(kind), inner["config"])
+    config.pop("batch_input_shape", None)
+    layer.out["layer"] = {"class_name": name, "config": config}
+    if layer.class_name == "Bidirectional":
+        layer.out["merge_mode"] = layer.take("merge_mode", "concat")
+        # Keras 1 stores the forward layer's weights, then the backward layer's.
+        order = f"bidirectional:{order}"
+    return (*layer.finish(layer.class_name), order)
 
 
 # Keras 1's recurrent layers: the per-gate weights they may hold, in their order, and where
@@ -195,7 +192,14 @@ def _recurrent(layer: Keras1Layer, class_name: str) -> tuple[str, dict, str | No
 
 
 def keras1_stored(order: str | None, stored: list) -> list:
-    """A Keras 1 recurrent layer's per-gate weights, fused as Keras 2's loader fused them."""
+    """A Keras 1 recurrent layer's per-gate weights, fused as Keras 2's loader fused them
+    (a Bidirectional's forward half, then its backward half)."""
+    if order and order.startswith("bidirectional:"):
+        inner = order.split(":", 1)[1]
+        half = len(stored) // 2
+        if len(stored) % 2:
+            return stored
+        return keras1_stored(inner, stored[:half]) + keras1_stored(inner, stored[half:])
     if not order or not order.startswith("recurrent:"):
         return stored
     count, gates = _RECURRENT[order.split(":", 1)[1]]
@@ -225,13 +229,9 @@ def _merge(layer: Keras1Layer) -> tuple[str, dict]:
 
 def keras1_weights(order: str | None, key: str, array: np.ndarray) -> np.ndarray:
     """A Keras 1 variable in Keras 2's layout (what Keras 2's loader did to it)."""
-    if key.rsplit("/", 1)[-1] != "kernel" or order is None:
+    if order is None or order.startswith(("recurrent:", "bidirectional:")):
         return array
-    if order == "th":  # (filters, channels, rows, cols) -> (rows, cols, channels, filters)
-        return np.ascontiguousarray(np.transpose(array, (2, 3, 1, 0)))
-    if order == "conv1d" and array.ndim == 4:  # (length, 1, channels, filters)
-        return np.ascontiguousarray(array[:, 0])
-    return array
+    return keras1_kernel(order, key, array)
 
 
 def keras1_model(entry: dict) -> dict:
@@ -239,6 +239,7 @@ def keras1_model(entry: dict) -> dict:
     right])``: a model of several inputs) as the functional config of the same graph; any
     other model config unchanged. The branches' layers keep their names, as the weights
     file lists them."""
+    entry = fill_dim_ordering(entry)
     config = entry.get("config")
     if entry.get("class_name") != "Sequential" or not isinstance(config, list) or not config:
         return entry
@@ -254,6 +255,58 @@ def keras1_model(entry: dict) -> dict:
             "output_layers": [[output, 0, 0]],
         },
     }
+
+
+def fill_dim_ordering(entry: dict) -> dict:
+    """The model with a ``dim_ordering`` in each layer Keras 1 saved without one
+    (:data:`~codegen.read.keras1_convolutions.ORDERLESS`): the ordering its other layers
+    record, when they agree ("tf", Keras's default, when none records one). Keras 1 and 2
+    loaded those layers with the machine's default ordering, which a model trained in "th"
+    needed set to "th"."""
+    orderings: set = set()
+    missing: list = []
+
+    def walk(value) -> None:
+        if isinstance(value, list):
+            for item in value:
+                walk(item)
+            return
+        if not isinstance(value, dict):
+            return
+        config = value.get("config")
+        if isinstance(value.get("class_name"), str) and isinstance(config, dict):
+            if "dim_ordering" in config:
+                orderings.add(config["dim_ordering"])
+            elif value["class_name"] in ORDERLESS:
+                missing.append(config.get("name"))
+        for item in value.values():
+            walk(item)
+
+    walk(entry)
+    if not missing:
+        return entry
+    known = orderings & set(DATA_FORMATS)
+    if len(known) > 1:
+        raise InputError(
+            f"Keras 1 layer {missing[0]!r} did not save its dim_ordering and the model's other "
+            "layers use both 'th' and 'tf': which one it ran with is unknown"
+        )
+    ordering = known.pop() if known else "tf"
+    entry = copy.deepcopy(entry)
+
+    def fill(value) -> None:
+        if isinstance(value, list):
+            for item in value:
+                fill(item)
+        elif isinstance(value, dict):
+            config = value.get("config")
+            if value.get("class_name") in ORDERLESS and isinstance(config, dict):
+                config.setdefault("dim_ordering", ordering)
+            for item in value.values():
+                fill(item)
+
+    fill(entry)
+    return entry
 
 
 def _is_branch_merge(entry) -> bool:

@@ -457,3 +457,52 @@ def test_sequential_of_merged_sequentials(tmp_path):
         ]
 
     check_file_port(model, path, tmp_path, inputs=inputs)
+
+
+def test_lambda_and_shared_prelu(tmp_path):
+    """A Keras 1 Lambda keeps its Keras 2 form (``function``: the marshalled code as
+    raw_unicode_escape text, defaults, closure); a PReLU whose ``<name>_alphas`` is shared
+    over the steps (Keras 1 did not save ``shared_axes``: the stored shape says it)."""
+    import lambda_payloads
+
+    rng = np.random.default_rng(5)
+    kernel, bias = _random((5, 4), rng), _random((4,), rng)
+    alphas = _random((1, 4), rng)
+    function = [lambda_payloads.PY35_MEAN.decode("raw_unicode_escape"), None, None]
+    config = {
+        "class_name": "Sequential",
+        "config": [
+            _layer(
+                "Dense",
+                "dense_1",
+                output_dim=4,
+                activation="linear",
+                bias=True,
+                batch_input_shape=[None, 3, 5],
+                input_dtype="float32",
+            ),
+            _layer("PReLU", "prelu_1", init="zero"),
+            _layer(
+                "Lambda",
+                "lambda_1",
+                function=function,
+                function_type="lambda",
+                output_shape=None,
+                output_shape_type="raw",
+                arguments={},
+            ),
+        ],
+    }
+    weights = {
+        "dense_1": [("dense_1_W", kernel), ("dense_1_b", bias)],
+        "prelu_1": [("prelu_1_alphas", alphas)],
+        "lambda_1": [],
+    }
+    path = _write(tmp_path / "lambda.h5", config, weights)
+    x = keras.Input((3, 5))
+    dense, prelu = layers.Dense(4), layers.PReLU(shared_axes=[1])
+    mean = layers.Lambda(lambda t: keras.ops.mean(t, axis=1))
+    model = keras.Model(x, mean(prelu(dense(x))))
+    dense.set_weights([kernel, bias])
+    prelu.set_weights([alphas])
+    check_file_port(model, path, tmp_path, inputs=_inputs((3, 5)))
