@@ -49,3 +49,20 @@ def test_sample_compiles_without_graph_breaks(name):
         for size in (2, 5):
             batch = _batch(inputs, size)
             _close(compiled(*batch), net(*batch))
+
+
+@pytest.mark.parametrize("name", ["bn_conv", "small_resnet", "mnist_cnn"])
+def test_sample_folds_batchnorm_for_inference_with_torch_fx(name):
+    """The generated code traces with torch.fx, so the usual inference folding of Conv +
+    BatchNorm (what TensorFlow's graph does for predict_on_batch; benchmarks/RESULTS.md)
+    applies to it and computes the same outputs."""
+    from torch.fx.experimental.optimization import fuse
+
+    net = sample_module(name)
+    inputs = sample_inputs(name, torch.float32)
+    fused = fuse(net)
+    with torch.no_grad():
+        _close(fused(*inputs), net(*inputs))
+    if name == "small_resnet":  # every BatchNorm follows a convolution: all folded
+        assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())

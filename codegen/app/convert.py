@@ -431,8 +431,12 @@ def _tensor(array):
     import numpy as np
     import torch
 
-    if array.base is None and array.flags.c_contiguous and array.flags.writeable:
-        return torch.from_numpy(array)
+    if array.flags.c_contiguous and array.flags.writeable:
+        if array.base is None:
+            return torch.from_numpy(array)
+        base = array.base  # made by torch (conversion.arrays.c_order): its own storage
+        if isinstance(base, torch.Tensor) and tuple(base.shape) == array.shape:
+            return base
     return torch.from_numpy(np.array(array, order="C", copy=True))
 
 

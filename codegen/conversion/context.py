@@ -19,6 +19,7 @@ from codegen.errors import ConversionError
 from codegen.ir.graph import Call, Graph, Layer, Tensor
 from codegen.ir.layout import Layout, permute_between
 
+from .arrays import c_order
 from .model import Options, Statement, WeightEntry, shape_text
 from .registry import Converter
 from .training import facts_for, l1_l2
@@ -183,7 +184,7 @@ class CallContext:
             return
         key = f"{self.attr_name}.{name}" if name else self.attr_name
         trainable = self.layer.trainable.get(source, True) if source else False
-        array = np.asarray(array, dtype=_torch_dtype(array), order="C")
+        array = c_order(array, _torch_dtype(array))
         facts = None
         if source and source in self.layer.weights:
             frozen_by = self.layer.name if self.layer.config.get("trainable", True) is False else ""
