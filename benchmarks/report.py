@@ -45,14 +45,19 @@ def render(results: dict) -> str:
             + ".",
             "",
         ]
-    if "eager" in results:
+    for key, note in (
+        ("eager", ""),
+        ("eager_malloc_cache", " With glibc's malloc keeping freed memory (`--malloc-cache`)."),
+    ):
+        if key not in results:
+            continue
         lines += [
             "## Generated vs hand-written PyTorch (eager, `inference_mode`)",
             "",
             (
                 "Same weights (max |Δ| shows both compute the same thing). The hand-written "
                 "models take the NHWC batch permuted to NCHW (channels_last memory, as the "
-                "generated module sees it inside); `hand NCHW` gets it contiguous."
+                "generated module sees it inside); `hand NCHW` gets it contiguous." + note
             ),
             "",
         ]
@@ -67,7 +72,7 @@ def render(results: dict) -> str:
                 r.get("ratio_vs_nchw", ""),
                 f"{r['max_abs_diff']['hand']:.1e}",
             ]
-            for r in results["eager"]
+            for r in results[key]
         ]
         lines += _table(
             [
@@ -105,6 +110,11 @@ def render(results: dict) -> str:
     for key, note in (
         ("keras", "PyTorch's OpenMP threads with their default wait policy (they spin)."),
         ("keras_omp_passive", "The PyTorch worker with `OMP_WAIT_POLICY=PASSIVE`."),
+        (
+            "keras_malloc_cache",
+            "The PyTorch worker with glibc's malloc keeping freed memory "
+            "(`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`: `--malloc-cache`).",
+        ),
     ):
         if key not in results:
             continue

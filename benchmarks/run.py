@@ -91,8 +91,7 @@ class Suite:
         self.keras = Worker("keras_side")
         # OpenMP threads that sleep when idle instead of spinning: on a machine whose cores
         # other processes use too, spinning threads wait for a core (see RESULTS.md).
-        passive = {"OMP_WAIT_POLICY": "PASSIVE"} if args.omp_passive else None
-        self.torch = Worker("torch_side", passive)
+        self.torch = Worker("torch_side", torch_env(args))
         self.prepared: dict = {}
 
     def close(self) -> None:
@@ -295,6 +294,14 @@ def main(argv=None) -> dict:
         help="PyTorch worker with OMP_WAIT_POLICY=PASSIVE (sections stored as <name>_omp_passive)",
     )
     parser.add_argument(
+        "--malloc-cache",
+        action="store_true",
+        help=(
+            "PyTorch worker with glibc's malloc keeping freed memory (no mmap/trim of large "
+            "blocks; sections stored as <name>_malloc_cache)"
+        ),
+    )
+    parser.add_argument(
         "--render", action="store_true", help="only rewrite RESULTS.md from results/<name>.json"
     )
     args = parser.parse_args(argv)
@@ -317,7 +324,7 @@ def main(argv=None) -> dict:
         try:
             results["versions"] = suite.torch("info")
             found = _run(suite, sections, args)
-            suffix = "_omp_passive" if args.omp_passive else ""
+            suffix = _suffix(args)
             results.update({f"{key}{suffix}": value for key, value in found.items()})
         finally:
             suite.close()
@@ -333,7 +340,7 @@ def main(argv=None) -> dict:
             "dates": earlier.get("dates", {}),
             "section_rounds": earlier.get("section_rounds", {}),
         }
-    suffix = "_omp_passive" if args.omp_passive else ""
+    suffix = _suffix(args)
     ran = [s + suffix for s in sections if s + suffix in results]
     results.setdefault("dates", {}).update({s: results["date"] for s in ran})
     results.setdefault("section_rounds", {}).update({s: args.rounds for s in ran})
@@ -341,6 +348,31 @@ def main(argv=None) -> dict:
     (out / "RESULTS.md").write_text(render(results))
     print(render(results))
     return results
+
+
+# glibc returns every freed block above its mmap threshold (32 MB at most) to the system, so
+# each large activation is new memory, faulted in page by page on first write; TensorFlow's
+# own allocator keeps its memory. These settings keep freed memory in the heap.
+MALLOC_CACHE = {
+    "MALLOC_MMAP_THRESHOLD_": str(1 << 32),
+    "MALLOC_TRIM_THRESHOLD_": str(1 << 32),
+    "MALLOC_TOP_PAD_": str(1 << 29),
+}
+
+
+def torch_env(args) -> dict | None:
+    env = {}
+    if args.omp_passive:
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    if getattr(args, "malloc_cache", False):
+        env.update(MALLOC_CACHE)
+    return env or None
+
+
+def _suffix(args) -> str:
+    return ("_omp_passive" if args.omp_passive else "") + (
+        "_malloc_cache" if getattr(args, "malloc_cache", False) else ""
+    )
 
 
 def _run(suite: Suite, sections, args) -> dict:
