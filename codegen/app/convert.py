@@ -157,6 +157,7 @@ def generate(
         command=command,
         version=__version__,
         weights_file=weights_file(weights_format),
+        trailing_comments=structured,
     )
     state_dict = _state_dict(session)
     if timings is not None:

@@ -53,6 +53,11 @@ _TORCH_UNIFORM = {
     ("fan_avg", 1.0): "nn.init.xavier_uniform_({param})",
     ("fan_in", 2.0): "nn.init.kaiming_uniform_({param})",
     ("fan_in", 1.0): "nn.init.kaiming_uniform_({param}, a=1)",
+    # torch's gain sqrt(2 / (1 + a^2)) squared is Keras's scale: a = sqrt(5) for scale 1/3
+    ("fan_in", 1 / 3): "nn.init.kaiming_uniform_({param}, a=math.sqrt(5))",
+    ("fan_out", 2.0): 'nn.init.kaiming_uniform_({param}, mode="fan_out")',
+    ("fan_out", 1.0): 'nn.init.kaiming_uniform_({param}, a=1, mode="fan_out")',
+    ("fan_out", 1 / 3): 'nn.init.kaiming_uniform_({param}, a=math.sqrt(5), mode="fan_out")',
 }
 
 _DOC = (

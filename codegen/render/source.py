@@ -24,11 +24,14 @@ def render_source(
     command: str,
     version: str,
     weights_file: str = "model.pt",
+    trailing_comments: bool = True,
 ) -> str:
+    """``trailing_comments``: each forward line's Keras layer after it where the line fits
+    (the structured form), else always on the line before (``--flat``'s transcript)."""
     check_session(session)  # no nan/inf from a damaged config in the code
     env = environment()
     helpers = [_helper_text(env, session, name) for name in session.helpers]
-    classes = [_class_view(cls) for cls in session.classes]
+    classes = [_class_view(cls, trailing_comments) for cls in session.classes]
     top = session.classes[-1]
     layout_note = _layout_note(session.options.channels_first, _permutes_inputs(top))
     body_ctx = {
@@ -80,7 +83,7 @@ def _helper_text(env: jinja2.Environment, session: Session, name: str) -> str:
     return env.get_template(f"helpers/{name}.py.j2").render(**session.helper_flags(name)).strip()
 
 
-def _class_view(cls: ClassModel) -> dict:
+def _class_view(cls: ClassModel, trailing_comments: bool = True) -> dict:
     n_out = len(cls.returns)
     annotation = (
         " -> torch.Tensor"
@@ -103,9 +106,29 @@ def _class_view(cls: ClassModel) -> dict:
         "init_lines": [],
         "methods": [],
         "params": cls.params,
-        "statements": cls.statements,
+        "statements": [_statement_view(stmt, trailing_comments) for stmt in cls.statements],
         "return_annotation": annotation,
         "returns": returns,
+    }
+
+
+# A statement's comment goes after it where the line stays within black's 88 columns
+# (with a margin for black's own respacing), else on the line before it.
+_TRAILING_WIDTH = 86
+
+
+def _statement_view(stmt, trailing_comments: bool) -> dict:
+    indent = 12 if stmt.guard else 8
+    line = f"{', '.join(stmt.names)} = {stmt.expr}"
+    trailing = bool(stmt.comment) and indent + len(line) + 2 + len(stmt.comment) + 2 <= (
+        _TRAILING_WIDTH
+    )
+    return {
+        "names": stmt.names,
+        "expr": stmt.expr,
+        "comment": stmt.comment,
+        "guard": stmt.guard,
+        "trailing": trailing_comments and trailing and "\n" not in stmt.comment,
     }
 
 

@@ -32,10 +32,8 @@ class BnConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # image (InputLayer) -> (N, 1, 28, 28) to channels-first
         x = x.permute(0, 3, 1, 2)
-        # input_norm (BatchNormalization) -> (N, 1, 28, 28)
-        x = self.input_norm(x)
-        # conv (Conv2D) -> (N, 32, 26, 26)
-        x = F.relu(self.conv(x), inplace=True)
+        x = self.input_norm(x)  # input_norm (BatchNormalization) -> (N, 1, 28, 28)
+        x = F.relu(self.conv(x), inplace=True)  # conv (Conv2D) -> (N, 32, 26, 26)
         return x.permute(0, 2, 3, 1)
 
     @torch.no_grad()

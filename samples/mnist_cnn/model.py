@@ -29,14 +29,10 @@ class MnistCnn(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # image (InputLayer) -> (N, 1, 28, 28) to channels-first
         x = x.permute(0, 3, 1, 2)
-        # conv (Conv2D) -> (N, 32, 26, 26)
-        x = F.relu(self.conv(x), inplace=True)
-        # pool (MaxPooling2D) -> (N, 32, 13, 13)
-        x = self.pool(x)
-        # flatten (Flatten) -> (N, 5408)
-        x = torch.flatten(x, 1)
-        # classifier (Dense) -> (N, 10)
-        x = torch.softmax(self.classifier(x), dim=-1)
+        x = F.relu(self.conv(x), inplace=True)  # conv (Conv2D) -> (N, 32, 26, 26)
+        x = self.pool(x)  # pool (MaxPooling2D) -> (N, 32, 13, 13)
+        x = torch.flatten(x, 1)  # flatten (Flatten) -> (N, 5408)
+        x = torch.softmax(self.classifier(x), dim=-1)  # classifier (Dense) -> (N, 10)
         return x
 
     @torch.no_grad()

@@ -29,12 +29,9 @@ class Seq2seqAutoencoder(nn.Module):
         self.decoder.bias_hh_l0.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # encoder (LSTM) -> (N, 32)
-        x = self.encoder(x)[0][:, -1]
-        # repeat (RepeatVector) -> (N, 30, 32)
-        x = x.unsqueeze(1).repeat(1, 30, 1)
-        # decoder (LSTM) -> (N, 30, 32)
-        x = self.decoder(x)[0]
+        x = self.encoder(x)[0][:, -1]  # encoder (LSTM) -> (N, 32)
+        x = x.unsqueeze(1).repeat(1, 30, 1)  # repeat (RepeatVector) -> (N, 30, 32)
+        x = self.decoder(x)[0]  # decoder (LSTM) -> (N, 30, 32)
         # reconstruction (TimeDistributed) -> (N, 30, 3)
         x = self.reconstruction(x.flatten(0, 1)).unflatten(0, (-1, 30))
         return x

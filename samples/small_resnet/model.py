@@ -40,22 +40,15 @@ class Block(nn.Module):
         self.downsample = downsample
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        # block*_conv1 (Conv2D)
-        x = self.conv1(inputs)
-        # block*_bn1 (BatchNormalization)
-        x = self.bn1(x)
-        # block*_relu1 (ReLU)
-        x = F.relu(x, inplace=True)
-        # block*_conv2 (Conv2D)
-        x = self.conv2(x)
-        # block*_bn2 (BatchNormalization)
-        x = self.bn2(x)
+        x = self.conv1(inputs)  # block*_conv1 (Conv2D)
+        x = self.bn1(x)  # block*_bn1 (BatchNormalization)
+        x = F.relu(x, inplace=True)  # block*_relu1 (ReLU)
+        x = self.conv2(x)  # block*_conv2 (Conv2D)
+        x = self.bn2(x)  # block*_bn2 (BatchNormalization)
         # the shortcut: the block's input, projected where the Keras block has a projection
         identity = inputs if self.downsample is None else self.downsample(inputs)
-        # block*_add (Add)
-        x = identity + x
-        # block*_out (ReLU)
-        x = F.relu(x, inplace=True)
+        x = identity + x  # block*_add (Add)
+        x = F.relu(x, inplace=True)  # block*_out (ReLU)
         return x
 
 
@@ -99,22 +92,14 @@ class SmallResnet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # image (InputLayer) -> (N, 3, 33, 33) to channels-first
         x = x.permute(0, 3, 1, 2)
-        # rescale (Rescaling) -> (N, 3, 33, 33)
-        x = x * 0.00392156862745098
-        # stem_conv (Conv2D) -> (N, 16, 17, 17)
-        x = self.stem_conv(x)
-        # stem_bn (BatchNormalization) -> (N, 16, 17, 17)
-        x = self.stem_bn(x)
-        # stem_relu (ReLU) -> (N, 16, 17, 17)
-        x = F.relu(x, inplace=True)
-        # block1 ... block3: 3 blocks
-        x = self.blocks(x)
-        # avg_pool (GlobalAveragePooling2D) -> (N, 64)
-        x = x.mean(dim=(2, 3))
-        # dropout (Dropout) -> (N, 64)
-        x = self.dropout(x)
-        # logits (Dense) -> (N, 10)
-        x = self.logits(x)
+        x = x * 0.00392156862745098  # rescale (Rescaling) -> (N, 3, 33, 33)
+        x = self.stem_conv(x)  # stem_conv (Conv2D) -> (N, 16, 17, 17)
+        x = self.stem_bn(x)  # stem_bn (BatchNormalization) -> (N, 16, 17, 17)
+        x = F.relu(x, inplace=True)  # stem_relu (ReLU) -> (N, 16, 17, 17)
+        x = self.blocks(x)  # block1 ... block3: 3 blocks
+        x = x.mean(dim=(2, 3))  # avg_pool (GlobalAveragePooling2D) -> (N, 64)
+        x = self.dropout(x)  # dropout (Dropout) -> (N, 64)
+        x = self.logits(x)  # logits (Dense) -> (N, 10)
         return x
 
     @torch.no_grad()

@@ -85,14 +85,11 @@ class TextClassifier(nn.Module):
         self.bilstm.bias_hh_l0_reverse.requires_grad_(False)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        # embedding (Embedding) -> (N, ?, 32)
-        x = self.embedding(tokens)
+        x = self.embedding(tokens)  # embedding (Embedding) -> (N, ?, 32)
         # not_equal (ops.NotEqual), bilstm (Bidirectional) -> (N, 48)
         x = rnn_bidirectional_outputs(rnn_masked(self.bilstm, x, tokens != 0))
-        # dropout (Dropout) -> (N, 48)
-        x = self.dropout(x)
-        # classifier (Dense) -> (N, 4)
-        x = torch.softmax(self.classifier(x), dim=-1)
+        x = self.dropout(x)  # dropout (Dropout) -> (N, 48)
+        x = torch.softmax(self.classifier(x), dim=-1)  # classifier (Dense) -> (N, 4)
         return x
 
     @torch.no_grad()

@@ -75,16 +75,12 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(32, eps=1e-06)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        # block*_attention (MultiHeadAttention)
-        x = self.attention(inputs, inputs)
+        x = self.attention(inputs, inputs)  # block*_attention (MultiHeadAttention)
         # add_* (ops.Add), block*_norm1 (LayerNormalization)
         norm1 = self.norm1(inputs + x)
-        # block*_ffn1 (Dense)
-        x = F.relu(self.ffn1(norm1), inplace=True)
-        # block*_ffn2 (Dense)
-        x = self.ffn2(x)
-        # block*_dropout (Dropout)
-        x = self.dropout(x)
+        x = F.relu(self.ffn1(norm1), inplace=True)  # block*_ffn1 (Dense)
+        x = self.ffn2(x)  # block*_ffn2 (Dense)
+        x = self.dropout(x)  # block*_dropout (Dropout)
         # add_* (ops.Add), block*_norm2 (LayerNormalization)
         x = self.norm2(norm1 + x)
         return x
@@ -108,14 +104,10 @@ class TransformerClassifier(nn.Module):
         x = torch.cumsum(torch.ones_like(tokens), dim=-1, dtype=torch.int32) - 1
         # position_embedding (Embedding) -> (N, 24, 32)
         x = self.position_embedding(x)
-        # block1 ... block2: 2 blocks
-        x = self.blocks(token_embedding + x)
-        # pool (GlobalAveragePooling1D) -> (N, 32)
-        x = x.mean(dim=1)
-        # dropout (Dropout) -> (N, 32)
-        x = self.dropout(x)
-        # classifier (Dense) -> (N, 2)
-        x = torch.softmax(self.classifier(x), dim=-1)
+        x = self.blocks(token_embedding + x)  # block1 ... block2: 2 blocks
+        x = x.mean(dim=1)  # pool (GlobalAveragePooling1D) -> (N, 32)
+        x = self.dropout(x)  # dropout (Dropout) -> (N, 32)
+        x = torch.softmax(self.classifier(x), dim=-1)  # classifier (Dense) -> (N, 2)
         return x
 
     @torch.no_grad()
