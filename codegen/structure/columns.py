@@ -114,7 +114,7 @@ def _is_int(text: str) -> bool:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return False
-    return type(value) is int  # noqa: E721 (a bool is a flag, not a number)
+    return type(value) is int
 
 
 def _stride_parameters(block: ClassModel) -> set[str]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 
 import keras
-from keras import layers
 from applications import randomize_scaled
+from keras import layers
 from parity import check_parity
 
 STAGES = ((1, 8, 1, 3, 1), (6, 12, 2, 3, 2), (6, 16, 2, 5, 2), (6, 20, 3, 3, 2), (6, 24, 2, 5, 1))
