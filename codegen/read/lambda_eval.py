@@ -259,6 +259,29 @@ class _Machine:
                 raise LambdaUntranslatable("CALL_FUNCTION_KW with more names than values")
             func = self.pop()
             self.push(self._invoke(func, values[:cut], dict(zip(names, values[cut:]))))
+        elif name == "BINARY_DIVIDE":  # Python 2's "/": two ints divide to an int
+            right, left = self.pop(), self.pop()
+            ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (left, right))
+            if ints and right != 0:
+                self.push(left // right)
+            elif ints:
+                raise LambdaUntranslatable(f"the constant expression {left!r} / {right!r}")
+            else:  # a float, or a float tensor (TensorFlow's __div__ divides floats as "/")
+                if any(
+                    isinstance(v, Tensor) and not v.dtype.startswith(("float", "bfloat"))
+                    for v in (left, right)
+                ):
+                    raise LambdaUntranslatable("Python 2's / of an integer tensor")
+                self.push(self._binary("/", left, right))
+        elif name.startswith("SLICE+") and name[-1] in "0123":  # Python 2: x[a:b]
+            bits = int(name[-1])
+            stop = self.pop() if bits & 2 else None
+            start = self.pop() if bits & 1 else None
+            if not all(
+                p is None or (isinstance(p, int) and not isinstance(p, bool)) for p in (start, stop)
+            ):
+                raise LambdaUntranslatable("a slice with bounds that are not constant integers")
+            self.push(self._subscript(self.pop(), slice(start, stop)))
         elif name in _BINARY_NAMES:
             right = self.pop()
             self.push(self._binary(_BINARY_NAMES[name], self.pop(), right))
@@ -312,6 +335,11 @@ class _Machine:
 
     # -- values ---------------------------------------------------------------------------
     def _constant(self, value: Any) -> Any:
+        if isinstance(value, bytes) and self.version < (3, 0):  # a Python 2 str
+            try:
+                return value.decode("ascii")
+            except UnicodeDecodeError:
+                raise LambdaUntranslatable("a constant byte string that is not ASCII") from None
         if value is None or value is Ellipsis or isinstance(value, (bool, numbers.Real, str)):
             return value
         if isinstance(value, tuple):

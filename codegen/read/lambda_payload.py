@@ -11,7 +11,7 @@ the raw bytes as ``raw_unicode_escape`` text) with its ``defaults`` and ``closur
 CPython's ``marshal`` module must never read it (a code object is executable). ``xdis``
 (pure Python) reads the marshal format of every CPython version; this module bounds what it
 may read (payload size, nesting depth, object count). A bare code object carries no magic
-number, so the writer's Python version is not recorded: every version from 3.5 to 3.12 whose
+number, so the writer's Python version is not recorded: every version (2.7, 3.5 to 3.12) whose
 code-object layout reads the *whole* payload is a candidate (:func:`candidates`); the
 translation (:mod:`codegen.read.lambda_eval`) decides between them.
 """
@@ -27,7 +27,7 @@ from typing import Any
 MAX_TEXT = 64 * 1024  # characters of encoded code in the config
 MAX_DEPTH = 24  # nesting of marshalled objects (a lambda's code object needs 3 or 4)
 MAX_OBJECTS = 4096
-VERSIONS = ((3, 5), (3, 6), (3, 7), (3, 8), (3, 9), (3, 10), (3, 11), (3, 12))
+VERSIONS = ((2, 7), (3, 5), (3, 6), (3, 7), (3, 8), (3, 9), (3, 10), (3, 11), (3, 12))
 
 
 class LambdaPayloadError(Exception):
@@ -115,7 +115,7 @@ def _plain_tuple(value: Any, what: str) -> tuple:
 
 
 def candidates(code: bytes) -> list[Candidate]:
-    """Every Python version (3.5-3.12) whose code-object layout reads all of ``code``."""
+    """Every Python version (2.7, 3.5-3.12) whose code-object layout reads all of ``code``."""
     if not xdis_available():
         raise LambdaPayloadError(
             "reading its Python code needs xdis (pip install 'keras2torch[lambda]')"
@@ -135,7 +135,7 @@ def candidates(code: bytes) -> list[Candidate]:
         raise limit
     if not found:
         raise LambdaPayloadError(
-            f"its code ({len(code)} bytes) is not a marshalled Python 3.5-3.12 function"
+            f"its code ({len(code)} bytes) is not a marshalled Python 2.7 or 3.5-3.12 function"
         )
     return found
 

@@ -268,3 +268,120 @@ PY312_OPS_MEAN = code_object_312(
     ("ops", "mean"),
     ("x",),
 )
+
+
+# -- Python 2.7 (marshal version 2, as Keras 2 under Python 2 wrote it) --------------------
+# Lib/opcode.py of CPython 2.7: 1-byte instructions, 3 bytes with an argument (as 3.5).
+OPCODES_27 = {
+    "BINARY_MULTIPLY": 20,
+    "BINARY_DIVIDE": 21,  # "/" without ``from __future__ import division``
+    "BINARY_ADD": 23,
+    "BINARY_SUBTRACT": 24,
+    "BINARY_SUBSCR": 25,
+    "SLICE+1": 31,  # TOS1[TOS:]
+    "SLICE+2": 32,  # TOS1[:TOS]
+    "RETURN_VALUE": 83,
+    "BUILD_TUPLE": 102,
+    "LOAD_ATTR": 106,
+    "LOAD_CONST": 100,
+    "LOAD_GLOBAL": 116,
+    "LOAD_FAST": 124,
+    "CALL_FUNCTION": 131,
+    "BUILD_SLICE": 133,
+}
+
+
+def _obj27(value) -> bytes:
+    """Python 2.7's ``w_object``: byte strings ``s``, names interned ``t``, no refs."""
+    if value is None:
+        return b"N"
+    if isinstance(value, bool):
+        return b"T" if value else b"F"
+    if isinstance(value, int):
+        return b"i" + struct.pack("<i", value)
+    if isinstance(value, float):
+        return b"g" + struct.pack("<d", value)
+    if isinstance(value, str):  # a Python 2 str constant or name: bytes, interned
+        data = value.encode("ascii")
+        return b"t" + struct.pack("<i", len(data)) + data
+    if isinstance(value, bytes):
+        return b"s" + struct.pack("<i", len(value)) + value
+    if isinstance(value, tuple):
+        return b"(" + struct.pack("<i", len(value)) + b"".join(_obj27(v) for v in value)
+    raise TypeError(value)
+
+
+def code_object_27(program: list[tuple], consts: tuple, names: tuple, varnames: tuple) -> bytes:
+    """A lambda's code object as Python 2.7 marshals it: argcount, nlocals, stacksize, flags
+    (no keyword-only count), then code, consts, names, varnames, freevars, cellvars,
+    filename, name, firstlineno, lnotab."""
+    code = bytearray()
+    for ins in program:
+        op = OPCODES_27[ins[0]]
+        code += bytes([op]) + (struct.pack("<H", ins[1]) if op >= HAVE_ARGUMENT else b"")
+    body = b"c" + b"".join(struct.pack("<i", i) for i in (1, len(varnames), 4, 0x43))
+    body += _obj27(bytes(code)) + _obj27(consts) + _obj27(names) + _obj27(varnames)
+    body += _obj27(()) + _obj27(())
+    body += _obj27(b"<test>") + _obj27("<lambda>") + struct.pack("<i", 1) + _obj27(b"")
+    return body
+
+
+# lambda x: x / 127.5 - 1.0 -- Python 2.7, the steering models' normalisation
+PY27_NORMALISE = code_object_27(
+    [
+        ("LOAD_FAST", 0),
+        ("LOAD_CONST", 1),
+        ("BINARY_DIVIDE",),
+        ("LOAD_CONST", 2),
+        ("BINARY_SUBTRACT",),
+        ("RETURN_VALUE",),
+    ],
+    (None, 127.5, 1.0),
+    (),
+    ("x",),
+)
+
+# lambda x: K.mean(x[:, 1:], axis=1) / 2 -- Python 2.7: a keyword pair counted in
+# CALL_FUNCTION's high byte (as 3.5), a constant str, an extended slice, and "/" by an int
+PY27_MEAN_SLICE = code_object_27(
+    [
+        ("LOAD_GLOBAL", 0),
+        ("LOAD_ATTR", 1),
+        ("LOAD_FAST", 0),
+        ("LOAD_CONST", 0),
+        ("LOAD_CONST", 0),
+        ("BUILD_SLICE", 2),
+        ("LOAD_CONST", 1),
+        ("LOAD_CONST", 0),
+        ("BUILD_SLICE", 2),
+        ("BUILD_TUPLE", 2),
+        ("BINARY_SUBSCR",),
+        ("LOAD_CONST", 2),
+        ("LOAD_CONST", 1),
+        ("CALL_FUNCTION", 0x0101),
+        ("LOAD_CONST", 3),
+        ("BINARY_DIVIDE",),
+        ("RETURN_VALUE",),
+    ],
+    (None, 1, "axis", 2),
+    ("K", "mean"),
+    ("x",),
+)
+
+# lambda x: x[2:] * (3 / 2) -- Python 2.7: a simple slice (SLICE+1, on the first axis as
+# Python slices it) and 3 / 2 == 1 (two ints divide to an int in Python 2)
+PY27_SIMPLE_SLICE = code_object_27(
+    [
+        ("LOAD_FAST", 0),
+        ("LOAD_CONST", 1),
+        ("SLICE+1",),
+        ("LOAD_CONST", 2),
+        ("LOAD_CONST", 3),
+        ("BINARY_DIVIDE",),
+        ("BINARY_MULTIPLY",),
+        ("RETURN_VALUE",),
+    ],
+    (None, 2, 3, 2),
+    (),
+    ("x",),
+)

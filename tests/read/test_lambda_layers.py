@@ -125,6 +125,9 @@ def _with_payload(path, out, layer_name, function, keras_version="2.2.4"):
             (5, 6),
             {"s": 2.5},
         ),
+        ("PY27_NORMALISE", lambda x: x / 127.5 - 1.0, (5, 6), None),
+        ("PY27_MEAN_SLICE", lambda x: K.mean(x[:, 1:], axis=1) / 2, (5, 6), None),
+        ("PY27_SIMPLE_SLICE", lambda x: x[2:] * (3 // 2), (5, 6), None),
     ],
 )
 def test_bytecode_of_older_pythons(payload, function, shape, arguments, tmp_path):
@@ -239,7 +242,7 @@ def test_without_output_shape_the_skeleton_keeps_its_input_shape(tmp_path):
     "function, expected",
     [
         ("garbage!!", "cannot be read"),
-        (["AAAA", None, None], "not a marshalled Python 3.5-3.12 function"),
+        (["AAAA", None, None], "not a marshalled Python 2.7 or 3.5-3.12 function"),
         ([12, None, None], "not text"),
         (123, "its function entry is a int"),
         ({"class_name": "__lambda__", "config": {"code": None}}, "not text"),
