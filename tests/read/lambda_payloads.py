@@ -288,6 +288,7 @@ OPCODES_27 = {
     "LOAD_FAST": 124,
     "CALL_FUNCTION": 131,
     "BUILD_SLICE": 133,
+    "LOAD_DEREF": 136,
 }
 
 
@@ -311,7 +312,9 @@ def _obj27(value) -> bytes:
     raise TypeError(value)
 
 
-def code_object_27(program: list[tuple], consts: tuple, names: tuple, varnames: tuple) -> bytes:
+def code_object_27(
+    program: list[tuple], consts: tuple, names: tuple, varnames: tuple, freevars: tuple = ()
+) -> bytes:
     """A lambda's code object as Python 2.7 marshals it: argcount, nlocals, stacksize, flags
     (no keyword-only count), then code, consts, names, varnames, freevars, cellvars,
     filename, name, firstlineno, lnotab."""
@@ -319,9 +322,10 @@ def code_object_27(program: list[tuple], consts: tuple, names: tuple, varnames: 
     for ins in program:
         op = OPCODES_27[ins[0]]
         code += bytes([op]) + (struct.pack("<H", ins[1]) if op >= HAVE_ARGUMENT else b"")
-    body = b"c" + b"".join(struct.pack("<i", i) for i in (1, len(varnames), 4, 0x43))
+    flags = CO_OPTIMIZED_NEWLOCALS_NOFREE & ~(0x40 if freevars else 0)
+    body = b"c" + b"".join(struct.pack("<i", i) for i in (1, len(varnames), 4, flags))
     body += _obj27(bytes(code)) + _obj27(consts) + _obj27(names) + _obj27(varnames)
-    body += _obj27(()) + _obj27(())
+    body += _obj27(freevars) + _obj27(())  # co_freevars, then co_cellvars
     body += _obj27(b"<test>") + _obj27("<lambda>") + struct.pack("<i", 1) + _obj27(b"")
     return body
 
@@ -384,4 +388,13 @@ PY27_SIMPLE_SLICE = code_object_27(
     (None, 2, 3, 2),
     (),
     ("x",),
+)
+
+# lambda x: x * scale, with scale a closure value -- Python 2.7
+PY27_CLOSURE = code_object_27(
+    [("LOAD_FAST", 0), ("LOAD_DEREF", 0), ("BINARY_MULTIPLY",), ("RETURN_VALUE",)],
+    (None,),
+    (),
+    ("x",),
+    freevars=("scale",),
 )

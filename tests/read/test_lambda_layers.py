@@ -464,15 +464,16 @@ def _scaled_by(scale):
     return lambda x: x * scale  # a closure: Keras stores scale's value with the code
 
 
-@pytest.mark.parametrize("python", ["3.11", "3.8"])
+@pytest.mark.parametrize("python", ["3.11", "3.8", "2.7"])
 def test_closure_values(python, tmp_path):
     import lambda_payloads
 
     x = L.Input((4,))
     model = tf_keras_module.Model(x, L.Lambda(_scaled_by(1.5), name="scaled")(L.Dense(3)(x)))
     path = save(model, tmp_path / "closure.h5")
-    if python == "3.8":
-        function = [*lambda_payloads.keras2_function(lambda_payloads.PY38_CLOSURE)[:2], [1.5]]
+    if python != "3.11":  # this Python's own payload, else one written by hand
+        payload = {"3.8": lambda_payloads.PY38_CLOSURE, "2.7": lambda_payloads.PY27_CLOSURE}
+        function = [*lambda_payloads.keras2_function(payload[python])[:2], [1.5]]
         path = _with_payload(path, tmp_path / "old.h5", "scaled", function)
     result = check_file_port(model, path, tmp_path)
     assert "* 1.5" in _source(result)
