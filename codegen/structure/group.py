@@ -20,7 +20,7 @@ from codegen.ir.graph import Call, Graph, Layer
 from codegen.ir.naming import own_class_name
 
 from .blocks import BlockKind, Segment, name_prefix, segment_signature, segments
-from .nest import InnerBlock, inner_key, nest_kind, renumbered
+from .nest import InnerBlock, inner_key, nest_kind
 
 _COUNTER = re.compile(r"_\d+$")
 _NUMBERED = re.compile(r"^(\d+)_([A-Za-z]\w*)$")
@@ -78,7 +78,9 @@ def block_graph(
                 grouped.append(group)
                 continue
             model = next((s for s in instances if s.optional), instances[0])
-            labels = dict(zip(map(id, model.calls), _labels(model, graph.name)))
+            base, roles = _base_labels(model)
+            numbered = _numbered_roles(base) if roles else _deduplicated(base)
+            labels = dict(zip(map(id, model.calls), numbered))
             core_labels = [labels[id(c)] for c in model.core]
             name = _unique(_class_name(model, graph.name), used_names)
             group = GroupedKind(name, key)
@@ -90,8 +92,10 @@ def block_graph(
                 chain_labels = [labels[id(c)] for c in model.optional]
                 by_call.update(zip(map(id, segment.optional), chain_labels))
                 label_lists.append([by_call[id(c)] for c in segment.calls])
-            renumber = not group.optional_labels
-            nested = _nest(instances, label_lists, (inner_blocks, skip), renumber)
+            role_of = dict(zip(numbered, base)) if roles else None
+            nested = _nest(
+                instances, label_lists, (inner_blocks, skip), role_of, not group.optional_labels
+            )
             for segment, inside in zip(instances, nested):
                 layer = _nested_layer(segment, inside, name, _input_names(graph))
                 replaced[id(segment.calls[0])] = (segment, layer)
@@ -147,8 +151,11 @@ def _variant_group(
         labels = base if roles else _deduplicated(base)
         for step, label in zip(segment.keys, labels):
             by_key.setdefault(step, label)
+    role_of = None
     if roles:  # numbered over every step, so a step has one number in every instance
-        by_key.update(zip(kind.union, _numbered_roles([by_key[k] for k in kind.union])))
+        bases = [by_key[k] for k in kind.union]
+        by_key.update(zip(kind.union, _numbered_roles(bases)))
+        role_of = {by_key[k]: b for k, b in zip(kind.union, bases)}
     taken: set[str] = set()
     for step in kind.union:  # unique across the union, as each names one attribute
         label, n = by_key[step], 1
@@ -160,7 +167,7 @@ def _variant_group(
     model = max(instances, key=lambda s: len(s.calls))
     name = _unique(_class_name(model, model_name), used_names)
     group = GroupedKind(name, key)
-    nested = _nest(instances, [[by_key[k] for k in s.keys] for s in instances], inner)
+    nested = _nest(instances, [[by_key[k] for k in s.keys] for s in instances], inner, role_of)
     for segment, inside in zip(instances, nested):
         layer = _nested_layer(segment, inside, name, input_names)
         group.layers.append(layer)
@@ -210,16 +217,29 @@ def _nest(
     instances: list[Segment],
     labels: list[list[str]],
     inner: tuple[list[InnerBlock], frozenset],
-    renumber: bool = False,
+    role_of: dict[str, str] | None = None,
+    renumber_outer: bool = False,
 ) -> list[tuple[list[Call], list[str], list[InnerBlock]]]:
     """The instances' calls and labels with their inner blocks (a squeeze-excite) nested
-    once more, added to ``inner[0]`` unless ``inner[1]`` skips them."""
+    once more, added to ``inner[0]`` unless ``inner[1]`` skips them. ``role_of``: each
+    numbered role's role (``conv2`` -> ``conv``) where the labels are roles of automatic
+    names: an unnamed gate took some of them, so its roles, and with ``renumber_outer`` the
+    outer block's, are counted anew within each class (``conv1``, ``conv2``)."""
     nested = nest_kind([(s.calls, ls, s.entry) for s, ls in zip(instances, labels)], inner[1])
     inner[0].extend(b for _, _, found in nested for b in found)
-    gates = {b.attribute for _, _, found in nested for b in found if b.attribute == "gate"}
-    if renumber and gates and len({tuple(ls) for _, ls, _ in nested}) == 1:
-        # an unnamed gate took some numbered roles: the outer block's count anew (conv1, conv2)
-        nested = [(calls, renumbered(ls), found) for calls, ls, found in nested]
+    if role_of is None:
+        return nested
+    gates = [b for _, _, found in nested for b in found if b.attribute == "gate"]
+    for gate in gates:
+        sub = gate.layer.subgraph
+        own = [sub.labels[id(c.layer)] for c in sub.calls]
+        fresh = _numbered_roles([role_of.get(label, label) for label in own])
+        sub.labels = {id(c.layer): label for c, label in zip(sub.calls, fresh)}
+    if renumber_outer and gates and len({tuple(ls) for _, ls, _ in nested}) == 1:
+        nested = [
+            (calls, _numbered_roles([role_of.get(label, label) for label in ls]), found)
+            for calls, ls, found in nested
+        ]
     return nested
 
 

@@ -15,14 +15,12 @@ names, the run ends in a ``Multiply`` by its entry (a gate).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from codegen.ir.graph import Call, Graph, Layer, Tensor
 
 from .blocks import MIN_BLOCK_CALLS, Segment, name_prefix, segment_signature, shared_prefix
 
-_ROLE_NUMBER = re.compile(r"(?<=[a-z])\d+$")
 # Class names for the prefixes Keras applications give their inner blocks.
 _CLASS_NAMES = {"se": "SqueezeExcite", "squeeze_excite": "SqueezeExcite", "gate": "Gate"}
 
@@ -57,8 +55,6 @@ def nest_inner_blocks(
             continue
         attribute = prefix.rstrip("_") or "gate"
         inner_labels = [label[len(prefix) :] or label for label in labels[first : last + 1]]
-        if not prefix:  # roles numbered over the outer block (conv2, conv3): count anew
-            inner_labels = renumbered(inner_labels)
         class_name = _CLASS_NAMES.get(attribute) or "".join(
             w[:1].upper() + w[1:] for w in attribute.split("_")
         )
@@ -95,24 +91,6 @@ def nest_kind(
         if any(set(steps) & set(labels) and steps not in own for steps in nested):
             return [(list(calls), list(labels), []) for calls, labels, _ in instances]
     return results
-
-
-def renumbered(labels: list[str]) -> list[str]:
-    """Numbered roles (``conv2``, ``conv3``) numbered from 1 again among ``labels``; a role
-    left alone loses its number."""
-    bases = [
-        _ROLE_NUMBER.sub("", label) if _ROLE_NUMBER.search(label) else label for label in labels
-    ]
-    total = {b: bases.count(b) for b in bases}
-    seen: dict[str, int] = {}
-    result = []
-    for label, base in zip(labels, bases):
-        if base == label:
-            result.append(label)
-            continue
-        seen[base] = seen.get(base, 0) + 1
-        result.append(f"{base}{seen[base]}" if total[base] > 1 else base)
-    return result if len(set(result)) == len(result) else labels
 
 
 def inner_key(signature: tuple) -> tuple:
