@@ -229,9 +229,7 @@ def _by_kind(draws: list[_Draw], modules: ModuleTree) -> tuple[list[str], set[st
             d = wanted.get(_key(path, name))
             if d is None:
                 return [], set()  # the loop would draw what Keras does not: one line each
-            if d.rule == rule or (
-                path not in modules.grouped and d.rule == _ungrouped({name: rule})[name]
-            ):
+            if d.rule == rule or (path not in modules.grouped and d.rule == _ungrouped(rule)):
                 covered.add(d.entry.key)
                 examples[hit].setdefault(name, d)
     lines = []
@@ -256,7 +254,7 @@ def _with_grouped(plain: dict, grouped: dict, kind: str, modules: ModuleTree) ->
     in tensors the grouped modules lack (a depthwise kernel without bias); else None."""
     merged = dict(plain)
     for name, rule in grouped.items():
-        if name in plain and plain[name] != _ungrouped({name: rule})[name]:
+        if name in plain and plain[name] != _ungrouped(rule):
             return None
         merged[name] = rule
     paths = [p for p, k in modules.kinds.items() if k == kind and p in modules.grouped]
@@ -266,12 +264,10 @@ def _with_grouped(plain: dict, grouped: dict, kind: str, modules: ModuleTree) ->
     return merged
 
 
-def _ungrouped(chosen: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-    """The rules with ``fans(kernel, module.groups)`` as an ungrouped kernel counts them."""
+def _ungrouped(rule: tuple[str, ...]) -> tuple[str, ...]:
+    """The rule with ``fans(kernel, module.groups)`` as an ungrouped kernel counts them."""
     suffix = f", {_MODULE}.groups)"
-    return {
-        name: tuple(line.replace(suffix, ")") for line in rule) for name, rule in chosen.items()
-    }
+    return tuple(line.replace(suffix, ")") for line in rule)
 
 
 # Normalisation modules whose own reset_parameters() draws what Keras's defaults draw.
