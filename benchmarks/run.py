@@ -313,6 +313,7 @@ def main(argv=None) -> dict:
     if args.rounds is None:
         args.rounds = 2 if args.smoke else 7 if args.quick else 15
     sections = args.only or (("eager", "format", "keras", "half") if args.smoke else SECTIONS)
+    suffix = _suffix(args)  # results of a worker setting are stored under their own keys
     results = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
@@ -324,7 +325,6 @@ def main(argv=None) -> dict:
         try:
             results["versions"] = suite.torch("info")
             found = _run(suite, sections, args)
-            suffix = _suffix(args)
             results.update({f"{key}{suffix}": value for key, value in found.items()})
         finally:
             suite.close()
@@ -340,7 +340,6 @@ def main(argv=None) -> dict:
             "dates": earlier.get("dates", {}),
             "section_rounds": earlier.get("section_rounds", {}),
         }
-    suffix = _suffix(args)
     ran = [s + suffix for s in sections if s + suffix in results]
     results.setdefault("dates", {}).update({s: results["date"] for s in ran})
     results.setdefault("section_rounds", {}).update({s: args.rounds for s in ran})
@@ -364,14 +363,14 @@ def torch_env(args) -> dict | None:
     env = {}
     if args.omp_passive:
         env["OMP_WAIT_POLICY"] = "PASSIVE"
-    if getattr(args, "malloc_cache", False):
+    if args.malloc_cache:
         env.update(MALLOC_CACHE)
     return env or None
 
 
 def _suffix(args) -> str:
     return ("_omp_passive" if args.omp_passive else "") + (
-        "_malloc_cache" if getattr(args, "malloc_cache", False) else ""
+        "_malloc_cache" if args.malloc_cache else ""
     )
 
 
