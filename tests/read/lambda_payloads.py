@@ -39,10 +39,10 @@ FLAG_REF = 0x80
 CO_OPTIMIZED_NEWLOCALS_NOFREE = 0x43
 
 
-def assemble(version: tuple[int, int], program: list[tuple]) -> bytes:
+def assemble(version: tuple[int, int], program: list[tuple], opcodes: dict = OPCODES) -> bytes:
     out = bytearray()
     for ins in program:
-        op = OPCODES[ins[0]]
+        op = opcodes[ins[0]]
         arg = ins[1] if len(ins) > 1 else 0
         if version < (3, 6):
             out += bytes([op]) + (struct.pack("<H", arg) if op >= HAVE_ARGUMENT else b"")
@@ -51,7 +51,10 @@ def assemble(version: tuple[int, int], program: list[tuple]) -> bytes:
     return bytes(out)
 
 
-def _obj(value) -> bytes:
+def _obj(value, py2: bool = False) -> bytes:
+    """``w_object`` of marshal version 4 (Python 3.4+), or of version 2 (``py2``: Python 2.7
+    writes a str, constant or name, as interned bytes ``t`` and tuples with a 4-byte size;
+    it has no refs)."""
     if value is None:
         return b"N"
     if value is Ellipsis:
@@ -64,11 +67,16 @@ def _obj(value) -> bytes:
         return b"g" + struct.pack("<d", value)
     if isinstance(value, str):
         data = value.encode("ascii")
+        if py2:
+            return b"t" + struct.pack("<i", len(data)) + data
         return b"z" + bytes([len(data)]) + data  # TYPE_SHORT_ASCII
     if isinstance(value, bytes):
         return b"s" + struct.pack("<i", len(value)) + value
     if isinstance(value, tuple):
-        return b")" + bytes([len(value)]) + b"".join(_obj(v) for v in value)  # SMALL_TUPLE
+        items = b"".join(_obj(v, py2) for v in value)
+        if py2:
+            return b"(" + struct.pack("<i", len(value)) + items
+        return b")" + bytes([len(value)]) + items  # SMALL_TUPLE
     raise TypeError(value)
 
 
@@ -292,41 +300,17 @@ OPCODES_27 = {
 }
 
 
-def _obj27(value) -> bytes:
-    """Python 2.7's ``w_object``: byte strings ``s``, names interned ``t``, no refs."""
-    if value is None:
-        return b"N"
-    if isinstance(value, bool):
-        return b"T" if value else b"F"
-    if isinstance(value, int):
-        return b"i" + struct.pack("<i", value)
-    if isinstance(value, float):
-        return b"g" + struct.pack("<d", value)
-    if isinstance(value, str):  # a Python 2 str constant or name: bytes, interned
-        data = value.encode("ascii")
-        return b"t" + struct.pack("<i", len(data)) + data
-    if isinstance(value, bytes):
-        return b"s" + struct.pack("<i", len(value)) + value
-    if isinstance(value, tuple):
-        return b"(" + struct.pack("<i", len(value)) + b"".join(_obj27(v) for v in value)
-    raise TypeError(value)
-
-
 def code_object_27(
     program: list[tuple], consts: tuple, names: tuple, varnames: tuple, freevars: tuple = ()
 ) -> bytes:
     """A lambda's code object as Python 2.7 marshals it: argcount, nlocals, stacksize, flags
     (no keyword-only count), then code, consts, names, varnames, freevars, cellvars,
     filename, name, firstlineno, lnotab."""
-    code = bytearray()
-    for ins in program:
-        op = OPCODES_27[ins[0]]
-        code += bytes([op]) + (struct.pack("<H", ins[1]) if op >= HAVE_ARGUMENT else b"")
     flags = CO_OPTIMIZED_NEWLOCALS_NOFREE & ~(0x40 if freevars else 0)
     body = b"c" + b"".join(struct.pack("<i", i) for i in (1, len(varnames), 4, flags))
-    body += _obj27(bytes(code)) + _obj27(consts) + _obj27(names) + _obj27(varnames)
-    body += _obj27(freevars) + _obj27(())  # co_freevars, then co_cellvars
-    body += _obj27(b"<test>") + _obj27("<lambda>") + struct.pack("<i", 1) + _obj27(b"")
+    parts = [assemble((2, 7), program, OPCODES_27), consts, names, varnames, freevars, ()]
+    body += b"".join(_obj(part, py2=True) for part in parts)  # freevars, then cellvars
+    body += _obj(b"<test>") + _obj("<lambda>", py2=True) + struct.pack("<i", 1) + _obj(b"")
     return body
 
 
