@@ -42,6 +42,37 @@ def _layer(class_name, name, **config):
     return {"class_name": class_name, "config": {"name": name, "trainable": True, **config}}
 
 
+# The options every Keras 1 recurrent layer saved, at their usual values.
+RECURRENT = {
+    "activation": "tanh",
+    "inner_activation": "sigmoid",
+    "dropout_W": 0.0,
+    "dropout_U": 0.0,
+    "consume_less": "cpu",
+    "unroll": False,
+    "stateful": False,
+    "go_backwards": False,
+    "init": "glorot_uniform",
+    "inner_init": "orthogonal",
+    "W_regularizer": None,
+    "U_regularizer": None,
+    "b_regularizer": None,
+}
+
+
+def input_dense(name, units, input_shape, activation="linear"):
+    """A Keras 1 Dense as the first layer of a Sequential (it carries the input shape)."""
+    return _layer(
+        "Dense",
+        name,
+        output_dim=units,
+        activation=activation,
+        bias=True,
+        batch_input_shape=[None, *input_shape],
+        input_dtype="float32",
+    )
+
+
 def _random(shape, rng):
     return rng.standard_normal(shape).astype("float32") * 0.3
 
@@ -276,15 +307,7 @@ def test_batch_normalization(tmp_path):
     config = {
         "class_name": "Sequential",
         "config": [
-            _layer(
-                "Dense",
-                "dense_1",
-                output_dim=4,
-                activation="linear",
-                bias=True,
-                batch_input_shape=[None, 5],
-                input_dtype="float32",
-            ),
+            input_dense("dense_1", 4, (5,)),
             _layer(
                 "BatchNormalization",
                 "batchnormalization_1",
@@ -324,21 +347,6 @@ def test_recurrent_layers_with_per_gate_weights(tmp_path):
     lstm = {g: [_random(s, rng) for s in ((4, 3), (3, 3), (3,))] for g in "icfo"}
     gru = {g: [_random(s, rng) for s in ((3, 2), (2, 2), (2,))] for g in "zrh"}
     dense, dense_b = _random((2, 1), rng), _random((1,), rng)
-    recurrent = {
-        "activation": "tanh",
-        "inner_activation": "sigmoid",
-        "dropout_W": 0.0,
-        "dropout_U": 0.0,
-        "consume_less": "cpu",
-        "unroll": False,
-        "stateful": False,
-        "go_backwards": False,
-        "init": "glorot_uniform",
-        "inner_init": "orthogonal",
-        "W_regularizer": None,
-        "U_regularizer": None,
-        "b_regularizer": None,
-    }
     config = {
         "class_name": "Sequential",
         "config": [
@@ -363,9 +371,9 @@ def test_recurrent_layers_with_per_gate_weights(tmp_path):
                 output_dim=3,
                 return_sequences=True,
                 forget_bias_init="one",
-                **recurrent,
+                **RECURRENT,
             ),
-            _layer("GRU", "gru_1", output_dim=2, return_sequences=False, **recurrent),
+            _layer("GRU", "gru_1", output_dim=2, return_sequences=False, **RECURRENT),
             _layer("Dense", "dense_1", output_dim=1, activation="linear", bias=True),
         ],
     }
@@ -410,16 +418,7 @@ def test_sequential_of_merged_sequentials(tmp_path):
     head = (_random((8, 2), rng), _random((2,), rng))
 
     def branch(name, size):
-        dense = _layer(
-            "Dense",
-            name,
-            output_dim=4,
-            activation="relu",
-            bias=True,
-            batch_input_shape=[None, size],
-            input_dtype="float32",
-        )
-        return {"class_name": "Sequential", "config": [dense]}
+        return {"class_name": "Sequential", "config": [input_dense(name, 4, (size,), "relu")]}
 
     config = {
         "class_name": "Sequential",
@@ -472,15 +471,7 @@ def test_lambda_and_shared_prelu(tmp_path):
     config = {
         "class_name": "Sequential",
         "config": [
-            _layer(
-                "Dense",
-                "dense_1",
-                output_dim=4,
-                activation="linear",
-                bias=True,
-                batch_input_shape=[None, 3, 5],
-                input_dtype="float32",
-            ),
+            input_dense("dense_1", 4, (3, 5)),
             _layer("PReLU", "prelu_1", init="zero"),
             _layer(
                 "Lambda",

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from keras import layers
 from legacy import check_file_port
-from test_keras1_files import _inputs, _layer, _random, _write
+from test_keras1_files import RECURRENT, _inputs, _layer, _random, _write
 
 import codegen
 
@@ -326,23 +326,7 @@ def _fuse(gates, order):
     return [np.concatenate([gates[g][part] for g in order], -1) for part in range(3)]
 
 
-_RECURRENT = {
-    "activation": "tanh",
-    "inner_activation": "sigmoid",
-    "dropout_W": 0.0,
-    "dropout_U": 0.0,
-    "consume_less": "cpu",
-    "unroll": False,
-    "stateful": False,
-    "go_backwards": False,
-    "init": "glorot_uniform",
-    "inner_init": "orthogonal",
-    "W_regularizer": None,
-    "U_regularizer": None,
-    "b_regularizer": None,
-    "input_dim": None,
-    "input_length": None,
-}
+_RECURRENT = {**RECURRENT, "input_dim": None, "input_length": None}
 
 
 def test_wrappers_core_and_advanced_activations(tmp_path):
