@@ -48,6 +48,15 @@ def _rewrite(*class_names: str):
     return decorator
 
 
+def _conv_head(layer: Keras1Layer, kernel_keys: tuple[str, ...], strides_key: str) -> None:
+    """What every Keras 1 convolution saved: filters, kernel size, strides, border mode."""
+    out = layer.out
+    out["filters"] = layer.need("nb_filter")
+    out["kernel_size"] = [layer.need(key) for key in kernel_keys]
+    out["strides"] = layer.ints(strides_key, (1,) * len(kernel_keys), len(kernel_keys))
+    out["padding"] = layer.padding()
+
+
 def _conv_tail(layer: Keras1Layer) -> None:
     layer.out["activation"] = layer.take("activation", "linear")
     layer.out["use_bias"] = layer.take("bias", True)
@@ -56,10 +65,7 @@ def _conv_tail(layer: Keras1Layer) -> None:
 @_rewrite("Convolution1D", "Conv1D", "AtrousConvolution1D")
 def _conv1d(layer: Keras1Layer):
     out = layer.out
-    out["filters"] = layer.need("nb_filter")
-    out["kernel_size"] = [layer.need("filter_length")]
-    out["strides"] = layer.ints("subsample_length", 1, 1)
-    out["padding"] = layer.padding()
+    _conv_head(layer, ("filter_length",), "subsample_length")
     if layer.class_name == "AtrousConvolution1D":
         out["dilation_rate"] = layer.ints("atrous_rate", 1, 1)
     _conv_tail(layer)
@@ -70,10 +76,7 @@ def _conv1d(layer: Keras1Layer):
 @_rewrite("Convolution2D", "Conv2D", "AtrousConvolution2D", "Deconvolution2D")
 def _conv2d(layer: Keras1Layer):
     out = layer.out
-    out["filters"] = layer.need("nb_filter")
-    out["kernel_size"] = [layer.need("nb_row"), layer.need("nb_col")]
-    out["strides"] = layer.ints("subsample", (1, 1), 2)
-    out["padding"] = layer.padding()
+    _conv_head(layer, ("nb_row", "nb_col"), "subsample")
     out["data_format"] = layer.data_format()
     th = out["data_format"] == "channels_first"
     if layer.class_name == "AtrousConvolution2D":
@@ -89,10 +92,7 @@ def _conv2d(layer: Keras1Layer):
 @_rewrite("Convolution3D", "Conv3D")
 def _conv3d(layer: Keras1Layer):
     out = layer.out
-    out["filters"] = layer.need("nb_filter")
-    out["kernel_size"] = [layer.need(f"kernel_dim{i}") for i in (1, 2, 3)]
-    out["strides"] = layer.ints("subsample", (1, 1, 1), 3)
-    out["padding"] = layer.padding()
+    _conv_head(layer, ("kernel_dim1", "kernel_dim2", "kernel_dim3"), "subsample")
     out["data_format"] = layer.data_format()
     _conv_tail(layer)
     return (*layer.finish("Conv3D"), "th" if out["data_format"] == "channels_first" else None)
@@ -101,10 +101,7 @@ def _conv3d(layer: Keras1Layer):
 @_rewrite("SeparableConvolution2D", "SeparableConv2D")
 def _separable2d(layer: Keras1Layer):
     out = layer.out
-    out["filters"] = layer.need("nb_filter")
-    out["kernel_size"] = [layer.need("nb_row"), layer.need("nb_col")]
-    out["strides"] = layer.ints("subsample", (1, 1), 2)
-    out["padding"] = layer.padding()
+    _conv_head(layer, ("nb_row", "nb_col"), "subsample")
     out["depth_multiplier"] = layer.take("depth_multiplier", 1)
     out["data_format"] = layer.data_format()
     layer.drop(
