@@ -247,15 +247,8 @@ def _table(cls, name, stages, rows, declared, block_classes, classes) -> tuple[s
         widths = derived_widths(rows, names, block)
         compute_widths(block, {names[j]: expr for j, expr in widths.items()})
         derived.update(widths)
-    plain_names = [n for j, n in enumerate(names) if j not in derived]
-    plain_rows = [
-        [[a for j, a in enumerate(r) if j not in derived] for r in stage] for stage in rows
-    ]
-    kept = [n for j, n in enumerate(names) if j != column and j not in derived]
-    stripped = [
-        [[a for j, a in enumerate(r) if j != column and j not in derived] for r in stage]
-        for stage in rows
-    ]
+    plain_names, plain_rows = _without_columns(names, rows, set(derived))
+    kept, stripped = _without_columns(names, rows, {*derived, column})
     runs = [_runs(stage) for stage in stripped]
     # Table lines either way; runs take a longer header and builder (a function with a
     # computed column).
@@ -322,6 +315,13 @@ def _literal(node: ast.expr) -> bool:
     if isinstance(node, ast.Tuple):
         return all(isinstance(e, ast.Constant) for e in node.elts)
     return isinstance(node, ast.Constant)
+
+
+def _without_columns(names: list[str], rows, dropped: set) -> tuple[list[str], list]:
+    """The table's parameter names and rows without the columns ``dropped``."""
+    kept = [n for j, n in enumerate(names) if j not in dropped]
+    rows = [[[a for j, a in enumerate(r) if j not in dropped] for r in stage] for stage in rows]
+    return kept, rows
 
 
 def _stage_line(items: list[str]) -> str:
