@@ -10,6 +10,7 @@ import jinja2
 from codegen import progress
 from codegen.conversion.model import ClassModel, Session
 from codegen.ir.naming import comment_text
+from codegen.structure.parameters import parameter_name
 
 from .initializers import module_tree
 from .safety import check_session
@@ -138,7 +139,7 @@ _GUARDED = re.compile(r"^(?P<expr>.+) if (?P<flag>(?:self\.)?use_\w+) else None$
 def _init_body(cls: ClassModel) -> list[str]:
     """``self.attr = expr`` lines; two or more optional modules in a row under one flag are
     built under one ``if use_x:`` (not a conditional expression each)."""
-    flags = {p.split(":")[0].split("=")[0].strip() for p in cls.init_params}
+    flags = {parameter_name(p) for p in cls.init_params}
     flags |= {f"self.{attr}" for attr, _ in cls.declarations}
     guarded = [_GUARDED.match(expr) for _, expr in cls.declarations]
     flag_of = [m["flag"] if m and m["flag"] in flags else None for m in guarded]
