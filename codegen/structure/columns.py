@@ -160,15 +160,20 @@ def compute_widths(block: ClassModel, derived: dict[str, str]) -> None:
     declarations = []
     for attr, expr in block.declarations:
         for name, value in derived.items():
-            expr = re.sub(rf"(?<=[(,] ){name}(?=[,)])|(?<=\(){name}(?=[,)])", value, expr)
+            expr = _as_argument(name).sub(value, expr)
         declarations.append((attr, expr))
     block.declarations = declarations
+
+
+def _as_argument(name: str) -> re.Pattern:
+    """``name`` as a whole argument of a call: ``f(name, ...)``, ``f(a, name)``."""
+    return re.compile(rf"(?<=[(,] ){name}(?=[,)])|(?<=\(){name}(?=[,)])")
 
 
 def _whole_arguments(block: ClassModel, name: str) -> bool:
     """Whether every use of ``name`` in the constructor is a whole call argument."""
     anywhere = re.compile(rf"\b{name}\b")
-    whole = re.compile(rf"(?<=[(,] ){name}(?=[,)])|(?<=\(){name}(?=[,)])")
+    whole = _as_argument(name)
     texts = [expr for _, expr in block.declarations] + [s.expr for s in block.statements]
     uses = sum(len(anywhere.findall(t)) for t in texts)
     return uses > 0 and uses == sum(len(whole.findall(t)) for t in texts)
