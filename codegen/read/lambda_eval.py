@@ -277,11 +277,7 @@ class _Machine:
             bits = int(name[-1])
             stop = self.pop() if bits & 2 else None
             start = self.pop() if bits & 1 else None
-            if not all(
-                p is None or (isinstance(p, int) and not isinstance(p, bool)) for p in (start, stop)
-            ):
-                raise LambdaUntranslatable("a slice with bounds that are not constant integers")
-            self.push(self._subscript(self.pop(), slice(start, stop)))
+            self.push(self._subscript(self.pop(), _slice(start, stop)))
         elif name in _BINARY_NAMES:
             right = self.pop()
             self.push(self._binary(_BINARY_NAMES[name], self.pop(), right))
@@ -298,14 +294,9 @@ class _Machine:
             self.push(self._subscript(self.pop(), key))
         elif name == "BINARY_SLICE":
             stop, start = self.pop(), self.pop()
-            self.push(self._subscript(self.pop(), slice(start, stop)))
+            self.push(self._subscript(self.pop(), _slice(start, stop)))
         elif name == "BUILD_SLICE":
-            parts = self.pop(arg)
-            if not all(
-                p is None or (isinstance(p, int) and not isinstance(p, bool)) for p in parts
-            ):
-                raise LambdaUntranslatable("a slice with bounds that are not constant integers")
-            self.push(slice(*parts))
+            self.push(_slice(*self.pop(arg)))
         elif name == "BUILD_TUPLE":
             self.push(tuple(self.pop(arg)))
         elif name == "BUILD_LIST":
@@ -453,3 +444,10 @@ class _Machine:
                 raise LambdaUntranslatable(f"indexing a tensor with {_what(item)}")
         (out,) = self.emit("GetItem", {}, (container, tuple(items)))
         return out
+
+
+def _slice(*parts) -> slice:
+    """A slice of constant integer bounds (or None), as the translation can write it."""
+    if not all(p is None or (isinstance(p, int) and not isinstance(p, bool)) for p in parts):
+        raise LambdaUntranslatable("a slice with bounds that are not constant integers")
+    return slice(*parts)
