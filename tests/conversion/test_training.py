@@ -417,3 +417,35 @@ def test_reset_parameters_uses_torch_resets_only_where_they_draw_as_keras(tmp_pa
     assert "module.reset_parameters()" in method  # the BatchNorms with Keras's defaults
     assert "nn.init.xavier_uniform_(module.weight)" in method
     _assert_redraws_as_keras(torch_model)
+
+
+def efficientnet_initializers_model():
+    """EfficientNet's initializers: VarianceScaling(2, fan_out, truncated) for every
+    convolution, depthwise (multiplier 2: Keras's fan_out is not torch's) and not, and the
+    uniform VarianceScaling(1/3) of its classifier, by fan_out and by fan_in."""
+    from keras import initializers
+
+    conv_init = initializers.VarianceScaling(2.0, "fan_out", "truncated_normal")
+    dense_init = initializers.VarianceScaling(1 / 3, "fan_out", "uniform")
+    images = keras.Input((9, 9, 32))
+    x = layers.Conv2D(64, 3, kernel_initializer=conv_init, name="conv")(images)
+    x = layers.DepthwiseConv2D(3, depth_multiplier=2, depthwise_initializer=conv_init)(x)
+    x = layers.Conv2D(32, 1, kernel_initializer=conv_init, use_bias=False, name="project")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(600, kernel_initializer=dense_init, name="fan_out_head")(x)
+    fan_in = initializers.VarianceScaling(1 / 3, "fan_in", "uniform")
+    return keras.Model(images, layers.Dense(600, kernel_initializer=fan_in, name="head")(x))
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_grouped_and_plain_convolutions_share_one_branch_by_their_fan_out(tmp_path, form):
+    keras.utils.set_random_seed(0)
+    torch_model, generated = port(efficientnet_initializers_model(), tmp_path, form)
+    source = generated.source
+    method = source.split("def reset_parameters")[1]
+    assert method.count("isinstance(module, nn.Conv2d") == 1  # depthwise or not, one branch
+    assert "fan_out(module.weight, module.groups)" in method
+    assert "def fan_out(tensor, groups=1):" in source and "def fans(" not in source
+    assert 'nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), mode="fan_out")' in source
+    assert "nn.init.kaiming_uniform_(self.head.weight, a=math.sqrt(5))" in source
+    _assert_redraws_as_keras(torch_model)
