@@ -796,6 +796,10 @@ def test_a_rate_off_the_schedule_is_tabled_unless_its_step_is_off():
 
     assert _index_linear(table(["True", "False"]), names, block) == (0, "0.2 * index / 12")
     assert _index_linear(table(["False", "True"]), names, block) is None
+    # the last block a filler too (EfficientNetB0's block7a): the rate comes from another
+    rows = table(["True", "False"])
+    rows[1][-1] = ["0.5", "True", "False"]
+    assert _index_linear(rows, names, block) == (0, "0.2 * index / 12")
 
 
 def test_a_block_constructor_changes_only_where_every_call_is_in_the_table():
